@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "jikuai.api"
+    label = "api"
+    verbose_name = "开放接口 Integrator API"

@@ -1,0 +1,101 @@
+"""Idempotency-Key handling for every POST of the integrator API.
+
+The first request with a key stores its response; the same key with the same body replays it; the same
+key with another body is refused (422); while the first is still being processed a repeat gets 409.
+Server errors (5xx) release the key so the integrator may retry.
+"""
+
+import datetime as dt
+import hashlib
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from jikuai.api.models import IdempotencyRecord
+
+
+class IdempotencyKeyMissing(exceptions.APIException):
+    status_code = 400
+    default_code = "idempotency_key_missing"
+    default_detail = "POST 请求必须携带 Idempotency-Key 头 / Idempotency-Key header required"
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = 422
+    default_code = "idempotency_key_reused"
+    default_detail = "该 Idempotency-Key 已用于另一请求体 / key already used with a different body"
+
+
+class IdempotencyInFlight(exceptions.APIException):
+    status_code = 409
+    default_code = "idempotency_in_flight"
+    default_detail = "相同 Idempotency-Key 的请求正在处理 / a request with this key is still in progress"
+
+
+class _Replay(Exception):
+    def __init__(self, record: IdempotencyRecord):
+        self.record = record
+
+
+class IdempotentPostMixin:
+    """Mix into an APIView before APIView. Requires an authenticated IntegratorClient in request.auth."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._idempotency_record = None
+        if request.method != "POST":
+            return
+        key = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()
+        if not key or len(key) > 100:
+            raise IdempotencyKeyMissing()
+        body_hash = hashlib.sha256(request._request.body).hexdigest()
+        client = request.auth
+        ttl = dt.timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
+        IdempotencyRecord.objects.filter(client=client, key=key, created_at__lt=timezone.now() - ttl).delete()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    client=client, key=key, method=request.method, path=request._request.path, body_hash=body_hash
+                )
+        except IntegrityError:
+            record = IdempotencyRecord.objects.get(client=client, key=key)
+            if record.body_hash != body_hash or record.path != request._request.path:
+                raise IdempotencyKeyReused() from None
+            if record.status == IdempotencyRecord.Status.IN_FLIGHT:
+                raise IdempotencyInFlight() from None
+            raise _Replay(record) from None
+        self._idempotency_record = record
+
+    def handle_exception(self, exc):
+        if isinstance(exc, _Replay):
+            response = Response(exc.record.response_body, status=exc.record.response_status)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(self, "_idempotency_record", None)
+        if record is not None:
+            if response.status_code >= 500:
+                record.delete()
+            else:
+                IdempotencyRecord.objects.filter(pk=record.pk).update(
+                    status=IdempotencyRecord.Status.DONE,
+                    response_status=response.status_code,
+                    response_body=getattr(response, "data", None),
+                )
+            self._idempotency_record = None
+        return response
+
+
+def purge_expired(*, now: dt.datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - dt.timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+__all__ = ["IdempotentPostMixin", "purge_expired", "status"]

@@ -1,0 +1,78 @@
+"""Business date (营业日期) and the working-day calendar with holidays and make-up workdays (调休)."""
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+from jikuai.core.models import BusinessDate, CalendarDay
+
+
+def _exceptions(start: dt.date, end: dt.date) -> dict[dt.date, str]:
+    return dict(CalendarDay.objects.filter(date__gte=start, date__lte=end).values_list("date", "kind"))
+
+
+def _is_working(day: dt.date, exceptions: dict[dt.date, str]) -> bool:
+    kind = exceptions.get(day)
+    if kind == CalendarDay.Kind.HOLIDAY:
+        return False
+    if kind == CalendarDay.Kind.WORKDAY:
+        return True
+    return day.weekday() < 5
+
+
+def is_working_day(day: dt.date) -> bool:
+    return _is_working(day, _exceptions(day, day))
+
+
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    """Number of working days d with start < d <= end (negative when end is before start)."""
+    if end < start:
+        return -working_days_between(end, start)
+    exceptions = _exceptions(start, end)
+    return sum(1 for offset in range(1, (end - start).days + 1) if _is_working(start + dt.timedelta(days=offset), exceptions))
+
+
+def add_working_days(day: dt.date, count: int) -> dt.date:
+    """The date ``count`` working days after ``day`` (before it when negative)."""
+    step = 1 if count >= 0 else -1
+    remaining = abs(count)
+    horizon = dt.timedelta(days=remaining * 3 + 30)
+    lo, hi = (day, day + horizon) if step > 0 else (day - horizon, day)
+    exceptions = _exceptions(lo, hi)
+    current = day
+    while remaining:
+        current += dt.timedelta(days=step)
+        if not (lo <= current <= hi):
+            lo, hi = (current, current + horizon) if step > 0 else (current - horizon, current)
+            exceptions = _exceptions(lo, hi)
+        if _is_working(current, exceptions):
+            remaining -= 1
+    return current
+
+
+def get_business_date() -> dt.date:
+    row = BusinessDate.objects.filter(singleton=True).only("current").first()
+    if row is None:
+        row, _ = BusinessDate.objects.get_or_create(singleton=True, defaults={"current": timezone.localdate()})
+    return row.current
+
+
+@transaction.atomic
+def business_date_set(*, day: dt.date) -> dt.date:
+    BusinessDate.objects.update_or_create(singleton=True, defaults={"current": day})
+    return day
+
+
+@transaction.atomic
+def business_date_advance(*, expected: dt.date) -> dt.date:
+    """Move the business date from ``expected`` to the next calendar day (the COB's last step).
+
+    Conditional on the current value so two closes cannot advance twice.
+    """
+    row = BusinessDate.objects.select_for_update().get(singleton=True)
+    if row.current != expected:
+        return row.current
+    row.current = expected + dt.timedelta(days=1)
+    row.save(update_fields=["current", "updated_at"])
+    return row.current

@@ -1,0 +1,1 @@
+from jikuai.settings.base import *  # noqa: F403
