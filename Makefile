@@ -6,6 +6,8 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The test suite runs on the real PostgreSQL (and Redis when REDIS_URL is set); override DATABASE_URL to change it.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jikuai
 
 .PHONY: install install-dev run serve test lint pytest smoke worker beat bench messages migrate seed clean
 
@@ -49,7 +51,7 @@ lint: install-dev
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 pytest: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint pytest
 
