@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # The test suite runs on the real PostgreSQL (and Redis when REDIS_URL is set); override DATABASE_URL to change it.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jikuai
 
-.PHONY: install install-dev run serve test lint pytest smoke worker beat bench messages migrate seed clean
+.PHONY: system-packages install install-dev run serve test lint pytest smoke worker beat bench messages migrate seed clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -21,6 +21,9 @@ $(VENV)/.installed: requirements.txt
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
+
+system-packages:
+	bash scripts/system_packages.sh
 
 install: $(VENV)/.installed
 
@@ -50,7 +53,7 @@ lint: install-dev
 	  JIKUAI_TOKEN_SIGNING_KEY=00112233445566778899aabbccddeeff ALLOWED_HOSTS=jikuai.example.cn \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
-pytest: install-dev
+pytest: install-dev system-packages
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint pytest

@@ -5,3 +5,6 @@ class ApiConfig(AppConfig):
     name = "jikuai.api"
     label = "api"
     verbose_name = "开放接口 Integrator API"
+
+    def ready(self):
+        from jikuai.api import schema  # noqa: F401 (registers the OpenAPI auth extension)

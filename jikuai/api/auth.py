@@ -7,6 +7,7 @@ import datetime as dt
 import time
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
@@ -90,7 +91,8 @@ class SignatureAuthentication(BaseAuthentication):
             raise exceptions.PermissionDenied(detail="来源 IP 不在白名单 / source IP not allowed", code="ip_not_allowed")
         if not _remember_nonce(client, nonce):
             raise SignatureFailed("nonce_replayed", "请求已被使用（重放）", "nonce already used (replay)")
-        return (client, client)
+        # request.user stays anonymous (it is a staff concept: audit history, admin); the client is request.auth
+        return (AnonymousUser(), client)
 
 
 class IsIntegrator(BasePermission):

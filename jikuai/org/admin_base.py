@@ -1,6 +1,7 @@
 """Admin base classes: every list, form choice and object URL goes through the scoping mechanism."""
 
 from django.contrib import admin
+from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 
@@ -18,6 +19,10 @@ class ScopedModelAdmin(SimpleHistoryAdmin, ModelAdmin):
 
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Outside the scope and nonexistent look the same: a plain 404, never a hint that the row exists.
+        raise Http404("未找到 / not found")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.remote_field.model

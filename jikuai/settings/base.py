@@ -156,6 +156,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it; collectstatic fills it in production
 # Private uploads (KYC images, documents): never served by the web server directly.
 PRIVATE_MEDIA_ROOT = env.path("JIKUAI_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private"))
 MEDIA_ROOT = VAR_DIR / "media"
