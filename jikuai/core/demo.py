@@ -233,13 +233,17 @@ def seed_customers(
         birth = dt.date(today.year - age, rng.randint(1, 12), rng.randint(1, 28))
         gender = rng.choice("MF")
         id_number = generate_id_number(region_code=bank.county, birth_date=birth, gender=gender, sequence=n, rng=rng)
+        # draw every random value before the existence check so a rerun follows the same sequence
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+        mobile = f"139{rng.randint(0, 99_999_999):08d}"
+        house_no = rng.randint(1, 99)
+        income = str(rng.randrange(low, high, 100))
         existing = customer_services.customer_find_by_id_number(institution=institution, id_number=id_number).first()
         if existing:
             customers.append(existing)
             continue
         manager = managers[n % 3]
         village = villages[n % len(villages)]
-        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
         customers.append(
             customer_services.customer_create(
                 institution=institution,
@@ -247,12 +251,12 @@ def seed_customers(
                 account_manager=manager,
                 name=name,
                 id_number=id_number,
-                mobile=f"139{rng.randint(0, 99_999_999):08d}",
-                address=f"吉林省{county_name}{village.parent.name}{village.name}{rng.randint(1, 99)}号",
+                mobile=mobile,
+                address=f"吉林省{county_name}{village.parent.name}{village.name}{house_no}号",
                 region=village,
                 occupation=occupation,
                 employer=employer.format(county=county_name),
-                monthly_income=str(rng.randrange(low, high, 100)),
+                monthly_income=income,
                 channel=Customer.Channel.BATCH,
                 is_demo=True,
                 today=today,

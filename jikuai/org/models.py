@@ -53,7 +53,8 @@ class Branch(models.Model):
         constraints = [models.UniqueConstraint(fields=["institution", "code"], name="branch_code_unique_per_institution")]
 
     def __str__(self):
-        return f"{self.institution.short_name or self.institution.name} {self.name}"
+        # no institution lookup here: lists of branches must not cost one query per row
+        return f"{self.name} ({self.code})"
 
 
 class Staff(models.Model):

@@ -1,0 +1,79 @@
+import pytest
+
+from jikuai.core.demo import seed_kernel
+from jikuai.customers.models import Customer
+from jikuai.org.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo():
+    seed_kernel(customers_per_bank=4)
+
+
+def test_seed_is_idempotent(demo):
+    before = Customer.objects.count()
+    seed_kernel(customers_per_bank=4)
+    assert Customer.objects.count() == before
+
+
+def test_dashboard_counts_are_scoped(client, demo):
+    ys_admin = User.objects.get(username="ys_admin")
+    client.force_login(ys_admin)
+    html = client.get("/admin/").content.decode()
+    ys_count = Customer.objects.filter(institution__code="YSRCB").count()
+    assert f'data-testid="total-customers">{ys_count}<' in html
+    assert "延边农村商业银行" not in html
+    province = User.objects.get(username="province_admin")
+    client.force_login(province)
+    html = client.get("/admin/").content.decode()
+    assert f'data-testid="total-customers">{Customer.objects.count()}<' in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/customers/customer/",
+        "/admin/customers/household/",
+        "/admin/org/staff/",
+        "/admin/org/branch/",
+        "/admin/core/outboxevent/",
+        "/admin/core/jobrun/",
+        "/admin/core/calendarday/",
+        "/admin/api/integratorclient/",
+        "/admin/django_celery_beat/periodictask/",
+    ],
+)
+def test_admin_pages_render_for_the_province_admin(client, demo, path):
+    client.force_login(User.objects.get(username="admin"))
+    assert client.get(path).status_code == 200
+
+
+def test_customer_list_query_count_does_not_grow_with_rows(client, demo, django_assert_max_num_queries):
+    client.force_login(User.objects.get(username="province_admin"))
+    with django_assert_max_num_queries(25):
+        assert client.get("/admin/customers/customer/").status_code == 200
+
+
+def test_staff_login_lockout_after_repeated_failures(client, demo):
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "ys_ops", "password": "wrong-password"})
+    response = client.post("/admin/login/", {"username": "ys_ops", "password": "Jikuai@2026"})
+    assert response.status_code == 429
+    assert "锁定" in response.content.decode()
+
+
+def test_healthz_reports_components(client):
+    data = client.get("/healthz").json()
+    assert set(data["checks"]) == {"database", "cache", "broker"}
+    assert data["checks"]["database"]["ok"]
+
+
+def test_periodic_jobs_are_registered_in_beat(demo):
+    from django_celery_beat.models import PeriodicTask
+
+    from jikuai.core.scheduling import sync_periodic_tasks
+
+    sync_periodic_tasks()
+    assert PeriodicTask.objects.filter(task="jikuai.core.tasks.redeliver_events").exists()
