@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from jikuai.core.exceptions import ApplicationError
+from jikuai.core.idnumber import parse_id_number, parse_mobile
 from jikuai.customers import services
 from jikuai.customers.models import Consent, Customer, Household, HouseholdMember, PiiAccessLog, Region
 from jikuai.org.admin_base import ScopedModelAdmin, scoped_choices
@@ -30,6 +31,35 @@ class CustomerAddForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = ["institution", "branch", "account_manager", "name", "region", "occupation", "employer", "monthly_income"]
+
+    def clean_id_number_input(self):
+        try:
+            return parse_id_number(self.cleaned_data["id_number_input"]).number
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+
+    def clean_mobile_input(self):
+        try:
+            return parse_mobile(self.cleaned_data["mobile_input"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+
+    def clean(self):
+        data = super().clean()
+        institution, id_number = data.get("institution"), data.get("id_number_input")
+        if (
+            institution
+            and id_number
+            and services.customer_find_by_id_number(institution=institution, id_number=id_number).exists()
+        ):
+            self.add_error("id_number_input", "该身份证号码已在本机构登记。")
+        branch = data.get("branch")
+        if institution and branch and branch.institution_id != institution.pk:
+            self.add_error("branch", "网点不属于该法人行社。")
+        manager = data.get("account_manager")
+        if institution and manager and manager.institution_id != institution.pk:
+            self.add_error("account_manager", "客户经理不属于该法人行社。")
+        return data
 
 
 class ConsentInline(TabularInline):

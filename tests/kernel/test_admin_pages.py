@@ -77,3 +77,60 @@ def test_periodic_jobs_are_registered_in_beat(demo):
 
     sync_periodic_tasks()
     assert PeriodicTask.objects.filter(task="jikuai.core.tasks.redeliver_events").exists()
+
+
+def test_staff_adds_a_customer_in_the_admin_with_validation(client, demo):
+    from tests.factories import new_id_number
+
+    ys_admin = User.objects.get(username="ys_admin")
+    client.force_login(ys_admin)
+    institution = ys_admin.staff.institution
+    before = Customer.objects.count()
+    bad = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "institution": institution.pk,
+            "name": "孙七",
+            "id_number_input": "220182198603140011",
+            "mobile_input": "13712345678",
+            "occupation": "farmer",
+            "monthly_income": "3000",
+            "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0",
+        },
+    )
+    assert bad.status_code == 200 and "校验位" in bad.content.decode()
+    assert Customer.objects.count() == before
+    id_number = new_id_number(age=44)
+    ok = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "institution": institution.pk,
+            "name": "孙七",
+            "id_number_input": id_number,
+            "mobile_input": "13712345678",
+            "occupation": "farmer",
+            "monthly_income": "3000",
+            "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0",
+        },
+    )
+    assert ok.status_code == 302, ok.content.decode()[:2000]
+    created = Customer.objects.get(institution=institution, name="孙七")
+    assert created.id_number == id_number and created.channel == "field"
+    # another institution cannot be chosen by a staff member of this one
+    other = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "institution": Customer.objects.exclude(institution=institution).first().institution_id,
+            "name": "周八",
+            "id_number_input": new_id_number(),
+            "mobile_input": "13712345679",
+            "occupation": "farmer",
+            "monthly_income": "3000",
+            "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0",
+        },
+    )
+    assert other.status_code == 200
+    assert not Customer.objects.filter(name="周八").exists()

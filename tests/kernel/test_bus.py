@@ -94,3 +94,11 @@ def test_event_fails_after_max_attempts_and_can_be_retried_by_staff():
     bus._registry["test.thing_happened"].pop("tests.always_fails")
     event = bus.event_retry(event_id=event.id)
     assert event.status == OutboxEvent.Status.DELIVERED
+
+
+def test_publish_many_delivers_each_event_once_after_commit():
+    with transaction.atomic():
+        count = bus.publish_many("test.thing_happened", [{"n": i} for i in range(5)])
+        assert count == 5 and calls == []
+    assert len(calls) == 5
+    assert OutboxEvent.objects.filter(status=OutboxEvent.Status.DELIVERED).count() == 5
