@@ -1,0 +1,75 @@
+"""The real wiring: an event published in a committed transaction travels through Redis to a Celery
+worker process, which delivers it and marks it delivered in the database."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection, transaction
+
+from jikuai import celery_app
+from jikuai.core import bus
+from jikuai.core.models import OutboxEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_is_delivered_by_a_worker_through_redis():
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL shared between the test and the worker process (DATABASE_URL)")
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "jikuai.settings",
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+    }
+    queue = f"test-{os.getpid()}"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "jikuai",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    saved = {k: celery_app.conf[k] for k in ("task_always_eager", "broker_url", "task_routes", "task_default_queue")}
+    celery_app.conf.update(task_always_eager=False, broker_url=redis_url, task_routes={}, task_default_queue=queue)
+    try:
+        with transaction.atomic():
+            event = bus.publish("test.worker_roundtrip", {"n": 1})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            event.refresh_from_db()
+            if event.status == OutboxEvent.Status.DELIVERED:
+                break
+            if worker.poll() is not None:
+                pytest.fail(f"worker exited: {worker.stderr.read().decode()[-2000:]}")
+            time.sleep(0.3)
+        assert event.status == OutboxEvent.Status.DELIVERED
+    finally:
+        celery_app.conf.update(**saved)
+        with celery_app.connection_for_write() as conn:
+            conn.close()
+        worker.terminate()
+        worker.wait(timeout=20)
