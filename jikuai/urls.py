@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("jikuai.api.urls")),
+    path("kyc/", include("jikuai.customers.kyc.urls")),
     path("loans/", include("lending.urls")),
     path("rules/", include("riskrules.urls")),
     path("performance/", include("performance.urls")),

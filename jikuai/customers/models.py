@@ -294,3 +294,6 @@ class PiiAccessLog(models.Model):
 
     def __str__(self):
         return f"{self.user} → {self.customer_id} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+from jikuai.customers.kyc.models import *  # noqa: E402,F403  (KYC models live in their own module)
