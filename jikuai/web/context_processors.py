@@ -7,4 +7,5 @@ def site(request):
         "site_name": "吉快金融",
         "current_customer": customer if customer else None,
         "debug": settings.DEBUG,
+        "otp_minutes": max(1, settings.OTP_TTL_SECONDS // 60),
     }
