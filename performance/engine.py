@@ -1,0 +1,414 @@
+"""The scoring engine: set-based aggregation of facts in SQL (GROUP BY subject, indicator), targets resolved
+from an in-memory book, and Python only for the formula evaluation per (subject, item).
+
+Used by the period close (persisted, from the period's immutable snapshot) and by the staff pages (a live
+preview of the current month for one peer group, never persisted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+
+from jikuai.core.exceptions import ApplicationError
+from jikuai.core.money import round_to
+from jikuai.org import roles
+from jikuai.org.models import Branch, Staff
+from performance import formulas
+from performance.formulas import FormulaEvaluationError, FormulaInput, ItemScore
+from performance.models import Fact, Indicator, Position, Scheme, StaffPosition
+from performance.services.targets import TargetBook
+
+ZERO = Decimal(0)
+DEFAULT_PEER_GROUP = "默认"
+ROLE_OF_POSITION = {Position.ACCOUNT_MANAGER: roles.ACCOUNT_MANAGER, Position.BRANCH_MANAGER: roles.BRANCH_MANAGER}
+
+
+# --------------------------------------------------------------------------------------------------
+# subjects (who is assessed)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    staff_id: int | None
+    branch_id: int | None
+    peer_group: str
+    staff_rank: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return ("staff", self.staff_id) if self.staff_id else ("branch", self.branch_id)
+
+
+def subjects_for(*, institution_id: int, position: str, staff_ids: list[int] | None = None) -> list[Subject]:
+    """Participants: branches for 网点 schemes; otherwise active staff whose assigned position matches, or
+    (without an assignment) whose role group matches the position. Peer group: the assignment's override,
+    else the branch's size group."""
+    if position == Position.BRANCH:
+        rows = Branch.objects.filter(institution_id=institution_id, is_active=True).order_by("id").values_list("id", "size_group")
+        return [Subject(None, branch_id, size or DEFAULT_PEER_GROUP) for branch_id, size in rows]
+    condition = Q(performance_position__position=position)
+    role = ROLE_OF_POSITION.get(position)
+    if role:
+        condition |= Q(performance_position__isnull=True, user__groups__name=role)
+    qs = Staff.objects.filter(condition, institution_id=institution_id, is_active=True)
+    if staff_ids is not None:
+        qs = qs.filter(pk__in=staff_ids)
+    rows = (
+        qs.order_by("id")
+        .values_list("id", "branch_id", "rank", "branch__size_group", "performance_position__peer_group")
+        .distinct()
+    )
+    seen = set()
+    subjects = []
+    for staff_id, branch_id, rank, size_group, override in rows:
+        if staff_id in seen:
+            continue
+        seen.add(staff_id)
+        subjects.append(Subject(staff_id, branch_id, override or size_group or DEFAULT_PEER_GROUP, rank))
+    return subjects
+
+
+def position_of(staff: Staff) -> str | None:
+    assigned = StaffPosition.objects.filter(staff=staff).values_list("position", flat=True).first()
+    if assigned:
+        return assigned
+    groups = set(staff.user.groups.values_list("name", flat=True))
+    for position, role in ROLE_OF_POSITION.items():
+        if role in groups:
+            return position
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# aggregation
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Aggregate:
+    value: Decimal = ZERO
+    base: Decimal = ZERO
+    count: int = 0
+
+
+def base_indicators(indicators: dict[int, Indicator]) -> dict[int, Indicator]:
+    """The scheme's indicators plus the numerators and denominators of its ratios."""
+    wanted = dict(indicators)
+    missing = {i.numerator_id for i in indicators.values() if i.numerator_id} | {
+        i.denominator_id for i in indicators.values() if i.denominator_id
+    }
+    missing -= set(wanted)
+    if missing:
+        wanted.update(Indicator.objects.in_bulk(list(missing)))
+    return wanted
+
+
+def aggregate_facts(
+    *,
+    institution_id: int,
+    indicators: dict[int, Indicator],
+    start: dt.date,
+    end: dt.date,
+    group: str,
+    watermark: int | None,
+    previous_watermark: int | None,
+    group_ids: list[int] | None = None,
+) -> dict[tuple[int, int], Aggregate]:
+    """Σ per (subject, indicator) in SQL. Flows (sum, count) take the facts dated in the period plus late facts
+    of earlier dates that arrived after the previous period's watermark (corrections carried forward);
+    daily averages take Σ balance-days of the period ÷ days; period-end measures take, per business object,
+    the latest snapshot (all its credited rows) dated on or before the end."""
+    assert group in ("staff_id", "branch_id")
+    result: dict[tuple[int, int], Aggregate] = defaultdict(Aggregate)
+    flow = [i.pk for i in indicators.values() if i.measure in (Indicator.Measure.SUM, Indicator.Measure.COUNT)]
+    averages = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.DAILY_AVERAGE]
+    snapshots = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.PERIOD_END]
+    base = Fact.objects.filter(institution_id=institution_id, **{f"{group}__isnull": False})
+    if watermark is not None:
+        base = base.filter(id__lte=watermark)
+    if group_ids is not None:
+        base = base.filter(**{f"{group}__in": group_ids})
+    in_period = Q(fact_date__gte=start, fact_date__lte=end)
+    flow_dates = in_period | Q(fact_date__lt=start, id__gt=previous_watermark) if previous_watermark is not None else in_period
+    queries = []
+    if flow:
+        queries.append(base.filter(flow_dates, indicator_id__in=flow))
+    if averages:
+        queries.append(base.filter(in_period, indicator_id__in=averages))
+    for qs in queries:
+        rows = qs.values_list(group, "indicator_id").annotate(v=Sum("value"), b=Sum("base_value"), n=Count("id")).order_by()
+        for grp, indicator_id, value, base_value, count in rows.iterator(chunk_size=10000):
+            agg = result[(grp, indicator_id)]
+            agg.value += value or ZERO
+            agg.base += base_value or ZERO
+            agg.count += count
+    if averages:
+        days = Decimal((end - start).days + 1)
+        for (_, indicator_id), agg in result.items():
+            if indicator_id in averages:
+                agg.value /= days
+                agg.base /= days
+    if snapshots:
+        for grp, indicator_id, value, count in _snapshot_rows(institution_id, snapshots, end, group, watermark, group_ids):
+            agg = result[(grp, indicator_id)]
+            agg.value += value or ZERO
+            agg.count += count
+    return result
+
+
+def _snapshot_rows(institution_id, indicator_ids, end, group, watermark, group_ids):
+    table = Fact._meta.db_table
+    params: list = [institution_id, end]
+    marks = ",".join(["%s"] * len(indicator_ids))
+    params += list(indicator_ids)
+    watermark_sql = ""
+    if watermark is not None:
+        watermark_sql = "AND id <= %s"
+        params.append(watermark)
+    outer_params: list = [institution_id]
+    group_sql = ""
+    if group_ids is not None:
+        if not group_ids:
+            return []
+        group_sql = f"AND f.{group} IN ({','.join(['%s'] * len(group_ids))})"
+        outer_params += list(group_ids)
+    # ranking happens over every snapshot row of a business object; the winner's source key identifies the
+    # snapshot, whose rows (one per credited staff member) are then summed per subject
+    sql = f"""
+        SELECT f.{group}, f.indicator_id, SUM(f.value), COUNT(*)
+        FROM {table} f
+        JOIN (
+            SELECT indicator_id, source_key FROM (
+                SELECT indicator_id, source_key,
+                       ROW_NUMBER() OVER (PARTITION BY indicator_id, subject_kind, subject_id ORDER BY fact_date DESC, id DESC) AS rn
+                FROM {table}
+                WHERE institution_id = %s AND fact_date <= %s AND indicator_id IN ({marks}) {watermark_sql}
+            ) ranked WHERE rn = 1
+        ) latest ON latest.indicator_id = f.indicator_id AND latest.source_key = f.source_key
+        WHERE f.institution_id = %s AND f.{group} IS NOT NULL {group_sql}
+        GROUP BY f.{group}, f.indicator_id
+    """  # noqa: S608 (identifiers are fixed names; values are parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + outer_params)
+        return [(g, i, v if isinstance(v, Decimal) or v is None else Decimal(str(v)), n) for g, i, v, n in cursor.fetchall()]
+
+
+def actual_of(indicator: Indicator, grp: int, aggregates: dict[tuple[int, int], Aggregate]) -> Aggregate:
+    if indicator.measure == Indicator.Measure.RATIO:
+        numerator = aggregates.get((grp, indicator.numerator_id)) or Aggregate()
+        denominator = aggregates.get((grp, indicator.denominator_id)) or Aggregate()
+        value = numerator.value * indicator.ratio_scale / denominator.value if denominator.value else ZERO
+        return Aggregate(value=round_to(value, 6), count=numerator.count + denominator.count)
+    agg = aggregates.get((grp, indicator.pk)) or Aggregate()
+    return Aggregate(value=round_to(agg.value, 4), base=round_to(agg.base, 4), count=agg.count)
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    item_id: int
+    indicator_id: int
+    kind: str
+    weight: Decimal
+    formula_kind: str
+    params: dict
+    needs_target: bool
+    higher_is_better: bool
+
+    @classmethod
+    def from_snapshot(cls, row: dict, indicators: dict[int, Indicator]) -> ItemSpec:
+        return cls(
+            item_id=row["item_id"],
+            indicator_id=row["indicator_id"],
+            kind=row["kind"],
+            weight=Decimal(row["weight"]),
+            formula_kind=row["formula_kind"],
+            params=row["params"],
+            needs_target=row["needs_target"],
+            higher_is_better=indicators[row["indicator_id"]].direction == Indicator.Direction.HIGHER,
+        )
+
+
+@dataclass
+class LineInput:
+    actual: Decimal
+    base: Decimal | None
+    target: Decimal | None
+    fact_count: int = 0
+    adjustment: Decimal = ZERO
+
+    @property
+    def effective_actual(self) -> Decimal:
+        return self.actual + self.adjustment
+
+
+@dataclass
+class LineOutput:
+    score: Decimal | None
+    ratio: Decimal | None = None
+    peer_rank: int | None = None
+    gate_cap: Decimal | None = None
+    note: str = ""
+    steps: tuple[str, ...] = ()
+
+
+@dataclass
+class SubjectOutput:
+    lines: dict[int, LineOutput] = field(default_factory=dict)
+    composite: formulas.Composite | None = None
+
+
+def peer_item_ranks(
+    items: list[ItemSpec], subjects: list[Subject], inputs: dict[tuple, dict[int, LineInput]]
+) -> dict[tuple[int, tuple], tuple[int, int]]:
+    """F12: competition rank of each subject's actual within its peer group, per rank-scored item."""
+    ranks: dict[tuple[int, tuple], tuple[int, int]] = {}
+    by_group: dict[str, list[Subject]] = defaultdict(list)
+    for subject in subjects:
+        by_group[subject.peer_group].append(subject)
+    for item in items:
+        if item.formula_kind != "F12":
+            continue
+        for members in by_group.values():
+            values = [(s.key, inputs[s.key][item.item_id].effective_actual) for s in members]
+            ranked = formulas.competition_ranks(values, higher_is_better=item.higher_is_better)
+            for key, rank in ranked.items():
+                ranks[(item.item_id, key)] = (rank, len(members))
+    return ranks
+
+
+def evaluate_subject(
+    items: list[ItemSpec],
+    inputs: dict[int, LineInput],
+    ranks: dict[int, tuple[int, int]],
+    *,
+    renormalise: bool,
+    explain: bool = False,
+) -> SubjectOutput:
+    out = SubjectOutput()
+    scores = []
+    for item in items:
+        line = inputs[item.item_id]
+        rank, peer_count = ranks.get(item.item_id, (None, None))
+        if item.needs_target and line.target is None:
+            output = LineOutput(score=None if renormalise else ZERO, note="无目标，不计分（权重归一 F13）/ no target")
+        else:
+            try:
+                result = formulas.evaluate(
+                    item.formula_kind,
+                    FormulaInput(
+                        actual=line.effective_actual,
+                        target=line.target,
+                        weight=item.weight,
+                        base=line.base,
+                        rank=rank,
+                        peer_count=peer_count,
+                    ),
+                    item.params,
+                )
+                output = LineOutput(
+                    score=result.score,
+                    ratio=result.ratio,
+                    peer_rank=rank,
+                    gate_cap=result.gate_cap,
+                    steps=result.steps if explain else (),
+                )
+            except FormulaEvaluationError as exc:
+                output = LineOutput(score=None if renormalise else ZERO, note=exc.message_zh[:120])
+        out.lines[item.item_id] = output
+        scores.append(ItemScore(kind=item.kind, weight=item.weight, score=output.score, gate_cap=output.gate_cap))
+    out.composite = formulas.composite(scores, renormalise=renormalise)
+    return out
+
+
+@dataclass
+class Computation:
+    subjects: list[Subject]
+    items: list[ItemSpec]
+    inputs: dict[tuple, dict[int, LineInput]]
+    outputs: dict[tuple, SubjectOutput]
+    indicators: dict[int, Indicator]
+
+
+def compute(
+    *,
+    institution_id: int,
+    snapshot: dict,
+    start: dt.date,
+    end: dt.date,
+    watermark: int | None,
+    previous_watermark: int | None,
+    subjects: list[Subject],
+    explain: bool = False,
+) -> Computation:
+    """Aggregate, resolve targets and evaluate every subject. ``snapshot`` is the frozen scheme spec."""
+    item_rows = snapshot["items"]
+    scheme_indicators = Indicator.objects.in_bulk([row["indicator_id"] for row in item_rows])
+    indicators = base_indicators(scheme_indicators)
+    items = [ItemSpec.from_snapshot(row, indicators) for row in item_rows]
+    by_branch = snapshot["position"] == Position.BRANCH or snapshot["aggregation"] == Scheme.Aggregation.BRANCH
+    group = "branch_id" if by_branch else "staff_id"
+    group_ids = None
+    if len(subjects) < 500:  # small previews read only their own rows
+        group_ids = sorted(
+            {(s.branch_id if by_branch else s.staff_id) for s in subjects if (s.branch_id if by_branch else s.staff_id)}
+        )
+    aggregates = aggregate_facts(
+        institution_id=institution_id,
+        indicators=indicators,
+        start=start,
+        end=end,
+        group=group,
+        watermark=watermark,
+        previous_watermark=previous_watermark,
+        group_ids=group_ids,
+    )
+    book = TargetBook(institution_id, scheme_indicators, start, end)
+    inputs: dict[tuple, dict[int, LineInput]] = {}
+    for subject in subjects:
+        grp = subject.branch_id if by_branch else subject.staff_id
+        if snapshot["position"] == Position.BRANCH or snapshot["aggregation"] == Scheme.Aggregation.BRANCH:
+            keys = TargetBook.branch_keys(subject.branch_id)
+        else:
+            keys = TargetBook.staff_keys(subject.staff_id, subject.staff_rank, subject.branch_id)
+        lines = {}
+        for item in items:
+            indicator = scheme_indicators[item.indicator_id]
+            agg = actual_of(indicator, grp, aggregates) if grp else Aggregate()
+            lines[item.item_id] = LineInput(
+                actual=agg.value,
+                base=agg.base if indicator.measure == Indicator.Measure.DAILY_AVERAGE else None,
+                target=book.resolve(item.indicator_id, keys),
+                fact_count=agg.count,
+            )
+        inputs[subject.key] = lines
+    outputs = evaluate_all(items, subjects, inputs, renormalise=snapshot["renormalise"], explain=explain)
+    return Computation(subjects=subjects, items=items, inputs=inputs, outputs=outputs, indicators=scheme_indicators)
+
+
+def evaluate_all(items, subjects, inputs, *, renormalise: bool, explain: bool = False) -> dict[tuple, SubjectOutput]:
+    ranks = peer_item_ranks(items, subjects, inputs)
+    outputs = {}
+    for subject in subjects:
+        subject_ranks = {
+            item.item_id: ranks[(item.item_id, subject.key)] for item in items if (item.item_id, subject.key) in ranks
+        }
+        outputs[subject.key] = evaluate_subject(
+            items, inputs[subject.key], subject_ranks, renormalise=renormalise, explain=explain
+        )
+    return outputs
+
+
+class EngineError(ApplicationError):
+    code = "performance_engine_error"

@@ -1,1 +1,0 @@
-"""performance services."""

@@ -1,0 +1,390 @@
+"""Period close (考核期结算): create → confirm data → compute (background job, immutable snapshot) → publish →
+appeal window → calibration → finalise. Published periods are immutable.
+"""
+
+import calendar
+import datetime as dt
+import hashlib
+import logging
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from jikuai.core import bus
+from jikuai.core.exceptions import ApplicationError, Conflict
+from jikuai.core.jobs import job_run_finish, job_run_progress, job_run_start
+from jikuai.core.models import JobRun
+from performance import engine
+from performance.models import Appeal, Fact, Period, PeriodType, Scheme, ScoreLine, SubjectResult
+from performance.services.common import (
+    PeriodLockedError,
+    policy_for,
+    require_institution,
+    require_perm,
+    user_of,
+    visible_or_404,
+)
+from performance.services.library import published_version_for, spec_hash, spec_of
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "performance.period_close"
+CHUNK = 2000
+
+
+class PeriodError(ApplicationError):
+    code = "invalid_period"
+
+
+def period_bounds(period_type: str, start: dt.date) -> tuple[dt.date, dt.date, str]:
+    """Periods start on the first day of a month / quarter / year."""
+    if start.day != 1:
+        raise PeriodError("考核期须从月初开始 / periods start on the first day of a month")
+    if period_type == PeriodType.MONTH:
+        end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
+        return start, end, f"{start:%Y-%m}"
+    if period_type == PeriodType.QUARTER:
+        if start.month not in (1, 4, 7, 10):
+            raise PeriodError("季度考核期须从 1/4/7/10 月开始 / quarters start in January, April, July or October")
+        last_month = start.month + 2
+        end = dt.date(start.year, last_month, calendar.monthrange(start.year, last_month)[1])
+        return start, end, f"{start.year}Q{(start.month - 1) // 3 + 1}"
+    if start.month != 1:
+        raise PeriodError("年度考核期须从 1 月开始 / years start in January")
+    return start, dt.date(start.year, 12, 31), f"{start.year}"
+
+
+def _lock(period_id: int) -> Period:
+    return Period.objects.select_for_update().select_related("scheme", "scheme_version").get(pk=period_id)
+
+
+def _ensure_manager(actor, period: Period) -> None:
+    require_perm(actor, "performance.change_period", "操作考核期", "run periods")
+    require_institution(actor, period.institution_id)
+
+
+@transaction.atomic
+def period_create(*, scheme: Scheme, start: dt.date, actor) -> Period:
+    """A new period of a scheme, bound to the scheme version published and effective at its start."""
+    require_perm(actor, "performance.add_period", "新建考核期", "create periods")
+    require_institution(actor, scheme.institution_id)
+    start, end, label = period_bounds(scheme.period_type, start)
+    version = published_version_for(scheme, start)
+    if version is None:
+        raise PeriodError(
+            f"方案 {scheme.code} 在 {start} 没有已发布的生效版本 / no published version of {scheme.code} effective on {start}",
+            code="no_published_version",
+        )
+    existing = Period.objects.filter(scheme=scheme, start=start).first()
+    if existing:
+        return existing
+    return Period.objects.create(
+        institution_id=scheme.institution_id,
+        scheme=scheme,
+        scheme_version=version,
+        period_type=scheme.period_type,
+        start=start,
+        end=end,
+        label=label,
+    )
+
+
+@transaction.atomic
+def period_update(*, period_id: int, actor, label: str | None = None, scheme_version=None) -> Period:
+    """Edits are allowed only before publication; a published period is immutable (corrections are
+    adjustments in a later period)."""
+    period = _lock(period_id)
+    _ensure_manager(actor, period)
+    if period.is_locked:
+        raise PeriodLockedError(
+            f"考核期 {period.label} 已公示，不能修改；更正请在后续考核期录入调整。",
+            "the period is published and immutable; enter corrections as adjustments in a later period",
+        )
+    if scheme_version is not None:
+        if period.state != Period.State.OPEN:
+            raise Conflict(
+                "数据确认后不能更换方案版本 / the version cannot change after data confirmation", code="period_not_open"
+            )
+        if scheme_version.scheme_id != period.scheme_id or scheme_version.state != scheme_version.State.PUBLISHED:
+            raise PeriodError("只能选择本方案已发布的版本 / choose a published version of this scheme")
+        period.scheme_version = scheme_version
+    if label is not None:
+        period.label = label[:40]
+    period.save()
+    return period
+
+
+def _previous_period(period: Period) -> Period | None:
+    return (
+        Period.objects.filter(scheme_id=period.scheme_id, end__lt=period.start, facts_watermark__isnull=False)
+        .order_by("-end")
+        .first()
+    )
+
+
+@transaction.atomic
+def period_confirm_data(*, period_id: int, actor, comment: str = "") -> Period:
+    """确认数据: the facts up to now (by id) are the period's input; later facts of these dates count in the next
+    period as adjustments."""
+    period = _lock(period_id)
+    _ensure_manager(actor, period)
+    if period.state == Period.State.CONFIRMED:
+        return period
+    if period.end >= timezone.localdate() and not comment:
+        raise PeriodError("考核期尚未结束，提前确认需要填写说明 / the period has not ended; confirming early needs a comment")
+    previous = _previous_period(period)
+    period.previous_watermark = previous.facts_watermark if previous else None
+    period.facts_watermark = Fact.objects.aggregate(m=Max("id"))["m"] or 0
+    period.confirmed_at = timezone.now()
+    period.confirm_data(by=user_of(actor), description=comment or "确认数据")
+    period.save()
+    return period
+
+
+@transaction.atomic
+def period_reopen(*, period_id: int, actor, comment: str) -> Period:
+    period = _lock(period_id)
+    _ensure_manager(actor, period)
+    if period.is_locked:
+        raise PeriodLockedError("已公示的考核期不能退回 / a published period cannot be reopened")
+    period.reopen(by=user_of(actor), description=comment or "退回采集")
+    period.save()
+    return period
+
+
+@transaction.atomic
+def period_compute_start(*, period_id: int, actor) -> Period:
+    """Queue the computation as a background job (Celery; inline in eager mode after commit)."""
+    from performance.tasks import period_compute_task
+
+    period = _lock(period_id)
+    _ensure_manager(actor, period)
+    if period.state == Period.State.COMPUTING:
+        return period
+    if period.is_locked:
+        raise PeriodLockedError("已公示的考核期不能重新计算 / a published period cannot be recomputed")
+    version = period.scheme_version
+    items = list(version.items.order_by("order", "id"))
+    # the frozen content of the published version (formula presets edited later do not leak in)
+    spec = spec_of(version, [dict(i.resolved, item_id=i.pk) for i in items], version.grading, version.incentive)
+    if version.state == version.State.DRAFT or spec_hash(spec) != version.spec_hash:
+        raise PeriodError("方案版本内容与发布时不一致 / the scheme version changed after publication", code="scheme_tampered")
+    period.snapshot = {
+        **spec,
+        "spec_hash": spec_hash(spec),
+        "watermark": period.facts_watermark,
+        "previous_watermark": period.previous_watermark,
+    }
+    period.compute_count += 1
+    period.compute_error = ""
+    period.start_compute(by=user_of(actor), description=f"第 {period.compute_count} 次计算")
+    period.save()
+    period_id = period.pk
+    transaction.on_commit(lambda: period_compute_task.delay(period_id))
+    return period
+
+
+def _copy_lines(rows: list[tuple]) -> None:
+    columns = [
+        "result_id",
+        "item_id",
+        "indicator_id",
+        "actual",
+        "base",
+        "target",
+        "fact_count",
+        "adjustment",
+        "ratio",
+        "peer_rank",
+        "score",
+        "gate_cap",
+        "note",
+        "revision",
+    ]
+    if connection.vendor == "postgresql":
+        table = ScoreLine._meta.db_table
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    else:
+        ScoreLine.objects.bulk_create([ScoreLine(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
+
+
+RANK_SQL = """
+UPDATE {table} SET peer_rank = r.pr, overall_rank = r.orank, peer_size = r.ps
+FROM (
+    SELECT id,
+           RANK() OVER (PARTITION BY peer_group ORDER BY total DESC) AS pr,
+           RANK() OVER (ORDER BY total DESC) AS orank,
+           COUNT(*) OVER (PARTITION BY peer_group) AS ps
+    FROM {table} WHERE period_id = %s
+) r
+WHERE {table}.id = r.id
+  AND ({table}.peer_rank IS NULL OR {table}.peer_rank <> r.pr OR {table}.overall_rank IS NULL
+       OR {table}.overall_rank <> r.orank OR {table}.peer_size IS NULL OR {table}.peer_size <> r.ps)
+"""
+
+
+def rank_results(period_id: int) -> int:
+    """Competition ranking (1, 2, 2, 4) of totals within peer groups and overall, set-based; only rows whose
+    rank changes are written."""
+    table = SubjectResult._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(RANK_SQL.format(table=table), [period_id])
+        return cursor.rowcount
+
+
+def period_compute_run(*, period_id: int) -> Period:
+    """The job: read the snapshot, aggregate facts in SQL, evaluate, write results in chunks with progress."""
+    period = Period.objects.select_related("scheme").get(pk=period_id)
+    if period.state != Period.State.COMPUTING:
+        return period
+    run, should_work = job_run_start(job=JOB_NAME, business_date=period.end, run_key=f"period-{period.pk}-{period.compute_count}")
+    Period.objects.filter(pk=period.pk).update(job_run=run)
+    if not should_work:
+        return period
+    try:
+        snapshot = period.snapshot
+        subjects = engine.subjects_for(institution_id=period.institution_id, position=snapshot["position"])
+        JobRun.objects.filter(pk=run.pk).update(total=len(subjects))
+        run.total = len(subjects)
+        computation = engine.compute(
+            institution_id=period.institution_id,
+            snapshot=snapshot,
+            start=period.start,
+            end=period.end,
+            watermark=period.facts_watermark,
+            previous_watermark=period.previous_watermark,
+            subjects=subjects,
+        )
+        with transaction.atomic():
+            # a rerun (after reopen or a crash) recomputes from the same snapshot: derived rows are replaced
+            ScoreLine.objects.filter(result__period=period).delete()
+            SubjectResult.objects.filter(period=period).delete()
+        digest = hashlib.sha256(period.snapshot.get("spec_hash", "").encode())
+        for offset in range(0, len(subjects), CHUNK):
+            chunk = subjects[offset : offset + CHUNK]
+            with transaction.atomic():
+                results = SubjectResult.objects.bulk_create(
+                    [_result_row(period, s, computation.outputs[s.key].composite) for s in chunk]
+                )
+                rows = []
+                for subject, result in zip(chunk, results, strict=True):
+                    output = computation.outputs[subject.key]
+                    for item in computation.items:
+                        line, out = computation.inputs[subject.key][item.item_id], output.lines[item.item_id]
+                        rows.append(
+                            (
+                                result.pk,
+                                item.item_id,
+                                item.indicator_id,
+                                line.actual,
+                                line.base,
+                                line.target,
+                                line.fact_count,
+                                line.adjustment,
+                                out.ratio,
+                                out.peer_rank,
+                                out.score,
+                                out.gate_cap,
+                                out.note,
+                                0,
+                            )
+                        )
+                        digest.update(f"{subject.key}|{item.item_id}|{line.actual}|{line.base}|{line.target}\n".encode())
+                _copy_lines(rows)
+            job_run_progress(run, add=len(chunk), cursor={"offset": offset + len(chunk)}, counts={"lines": len(rows)})
+        with transaction.atomic():
+            rank_results(period.pk)
+            period = Period.objects.select_for_update().get(pk=period.pk)
+            period.snapshot_hash = digest.hexdigest()
+            period.computed_at = timezone.now()
+            period.finish_compute(description=f"计算完成：{len(subjects)} 个考核对象")
+            period.save()
+        job_run_finish(run)
+    except Exception as exc:
+        logger.exception("performance: period %s computation failed", period_id)
+        job_run_finish(run, error=repr(exc))
+        with transaction.atomic():
+            period = Period.objects.select_for_update().get(pk=period_id)
+            if period.state == Period.State.COMPUTING:
+                period.compute_error = repr(exc)[:4000]
+                period.fail_compute(description="计算失败")
+                period.save()
+        raise
+    return period
+
+
+def _result_row(period: Period, subject: engine.Subject, composite) -> SubjectResult:
+    return SubjectResult(
+        period=period,
+        staff_id=subject.staff_id,
+        branch_id=subject.branch_id,
+        peer_group=subject.peer_group,
+        staff_rank=subject.staff_rank,
+        weighted_score=composite.weighted,
+        bonus=composite.bonus,
+        deduction=composite.deduction,
+        gate_cap=composite.gate_cap,
+        total=composite.total,
+    )
+
+
+@transaction.atomic
+def period_publish(*, period_id: int, actor, comment: str = "") -> Period:
+    """公示: staff see their results; the appeal window opens for the institution's configured days."""
+    period = _lock(period_id)
+    _ensure_manager(actor, period)
+    if period.state == Period.State.PUBLISHED:
+        return period
+    if period.state != Period.State.COMPUTED:
+        raise Conflict("只有计算完成的考核期可以公示 / only a computed period can be published", code="period_not_computed")
+    now = timezone.now()
+    period.published_at = now
+    period.appeal_closes_at = now + dt.timedelta(days=policy_for(period.institution_id).appeal_window_days)
+    period.publish(by=user_of(actor), description=comment or "公示")
+    period.save()
+    bus.publish(
+        "performance.period_published",
+        {
+            "period_id": period.pk,
+            "scheme_code": period.scheme.code,
+            "institution_id": period.institution_id,
+            "label": period.label,
+            "appeal_closes_at": period.appeal_closes_at.isoformat(),
+        },
+    )
+    return period
+
+
+@transaction.atomic
+def period_close_appeals(*, period_id: int, actor, comment: str = "") -> Period:
+    """申诉期结束 → 校准: the window must have passed and every appeal must be decided; initial grades (F16)."""
+    from performance.services.pay import grades_apply
+
+    period = _lock(period_id)
+    _ensure_manager(actor, period)
+    if period.state == Period.State.CALIBRATING:
+        return period
+    if period.state != Period.State.PUBLISHED:
+        raise Conflict("只有公示中的考核期可以结束申诉期 / only a published period", code="period_not_published")
+    if period.appeal_closes_at and timezone.now() <= period.appeal_closes_at:
+        raise Conflict(
+            f"申诉期至 {timezone.localtime(period.appeal_closes_at):%Y-%m-%d %H:%M} 才结束 / the appeal window is still open",
+            code="appeal_window_open",
+        )
+    pending = Appeal.objects.filter(period=period, state=Appeal.State.SUBMITTED).count()
+    if pending:
+        raise Conflict(f"还有 {pending} 件申诉未处理 / {pending} appeals are undecided", code="appeals_pending")
+    period.close_appeals(by=user_of(actor), description=comment or "申诉期结束，进入校准")
+    period.save()
+    grades_apply(period)
+    return period
+
+
+def period_for_actor(actor, period_id: int) -> Period:
+    return visible_or_404(
+        Period.objects.select_related("scheme", "scheme_version"), actor, period_id, what_zh="考核期", what_en="period"
+    )
