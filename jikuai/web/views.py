@@ -24,6 +24,7 @@ from jikuai.core.exceptions import ApplicationError, NotFound
 from jikuai.customers import accounts
 from jikuai.customers.accounts import PendingRegistration
 from jikuai.customers.models import Consent, Customer, OneTimeCode
+from jikuai.org.scoping import scope_for, scope_queryset
 from jikuai.web import forms
 from jikuai.web.decorators import customer_required, staff_required
 from jikuai.web.middleware import CUSTOMER_SESSION_KEY, CUSTOMER_SESSION_VERSION_KEY
@@ -435,8 +436,6 @@ FIELD_LIST_SIZE = 20
 def field_home(request):
     """Mobile entry for account managers (移动展业) after a staff login: who they are, and the customers
     they may see (scoped like every admin list), masked, with links into the admin."""
-    from jikuai.org.scoping import scope_for, scope_queryset
-
     user = request.user
     staff = getattr(user, "staff", None) if hasattr(user, "staff") else None
     customers = scope_queryset(Customer.objects.all(), user)
