@@ -1,1 +1,0 @@
-"""riskrules services."""
