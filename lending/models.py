@@ -1,1 +1,0 @@
-"""lending models."""

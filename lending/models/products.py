@@ -1,0 +1,95 @@
+"""Loan products (贷款产品): the loan-engine parameters every loan copies at creation.
+
+Issue 5 (origination) extends this model with pricing, rule sets, channels and versioning; the engine
+only reads the fields below and the copies kept on each loan.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from jikuai.org.models import Institution
+from lending.models.common import MONEY, RATE, default_allocation_order, principal_first_order
+
+
+class OverpaymentPolicy(models.TextChoices):
+    REFUSE = "refuse", "拒绝多付 refuse overpayment"
+    PREPAY = "prepay", "多付部分提前还本 prepay principal"
+
+
+def default_terms():
+    return [6, 12, 24, 36]
+
+
+def default_methods():
+    return ["equal_installment", "equal_principal", "interest_only", "bullet"]
+
+
+class Product(models.Model):
+    """贷款产品. ``institution`` empty = offered by every institution of the provincial union."""
+
+    code = models.CharField("产品代码 code", max_length=30, unique=True)
+    name = models.CharField("产品名称 name", max_length=100)
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="loan_products", verbose_name="法人行社"
+    )
+    is_active = models.BooleanField("启用 active", default=True)
+    min_amount = models.DecimalField("最低金额 min amount", default=Decimal("1000.00"), **MONEY)
+    max_amount = models.DecimalField("最高金额 max amount", default=Decimal("300000.00"), **MONEY)
+    term_options = models.JSONField("可选期限(月) term options", default=default_terms)
+    allowed_methods = models.JSONField("可选还款方式 methods", default=default_methods)
+    default_method = models.CharField("默认还款方式", max_length=20, default="equal_installment")
+    day_basis = models.PositiveSmallIntegerField("计息基准 day basis", choices=[(360, "360"), (365, "365")], default=360)
+    min_rate = models.DecimalField("最低年利率 min rate", default=Decimal("0.03"), help_text="小数，0.06 = 6%", **RATE)
+    max_rate = models.DecimalField("最高年利率 max rate", default=Decimal("0.18"), **RATE)
+    apr_ceiling = models.DecimalField(
+        "年化利率上限 APR ceiling", default=Decimal("0.24"), help_text="超过上限的报价被拒绝 / offers above are refused", **RATE
+    )
+    upfront_fee_rate = models.DecimalField("一次性手续费率 upfront fee rate", default=Decimal("0"), **RATE)
+    penalty_markup = models.DecimalField(
+        "罚息上浮 penalty markup", max_digits=6, decimal_places=4, default=Decimal("0.5"), help_text="0.5 = 合同利率上浮50%"
+    )
+    grace_days = models.PositiveSmallIntegerField("宽限期(天) grace days", default=0)
+    allocation_order = models.JSONField("还款冲销顺序 allocation order", default=default_allocation_order)
+    npl_allocation_order = models.JSONField(
+        "不良贷款冲销顺序 NPL allocation order", default=principal_first_order, help_text="次级及以下 / substandard and worse"
+    )
+    npl_principal_first = models.BooleanField("不良贷款先还本 principal first for NPL", default=False)
+    overpayment_policy = models.CharField(
+        "多付处理 overpayment", max_length=10, choices=OverpaymentPolicy.choices, default=OverpaymentPolicy.REFUSE
+    )
+    default_prepayment_option = models.CharField(
+        "默认提前还款方式",
+        max_length=20,
+        choices=[("shorten_term", "缩期"), ("reduce_payment", "减额")],
+        default="reduce_payment",
+    )
+    quarterly_interest = models.BooleanField("按季结息 quarterly interest", default=False, help_text="仅适用于按期付息到期还本")
+    repayment_approval_threshold = models.DecimalField(
+        "柜面还款复核金额 maker-checker above", default=Decimal("50000.00"), **MONEY
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "贷款产品 loan product"
+        verbose_name_plural = "贷款产品 loan products"
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_amount__gt=0) & Q(max_amount__gte=models.F("min_amount")), name="product_amount_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_rate__gte=0) & Q(max_rate__gte=models.F("min_rate")), name="product_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(penalty_markup__gte=Decimal("0.3")) & Q(penalty_markup__lte=1), name="product_penalty_markup_range"
+            ),
+            models.CheckConstraint(condition=Q(day_basis__in=[360, 365]), name="product_day_basis"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"

@@ -1,0 +1,16 @@
+from jikuai.core.scheduling import periodic
+
+periodic(
+    "贷款日终 lending COB",
+    "lending.tasks.run_cob",
+    description="关闭当前营业日期：代扣、逾期、罚息复利、计提、五级分类、事件、对账、月末快照、日期切换 / nightly close of the business date",
+    crontab="30 22 * * *",
+    queue="batch",
+)
+periodic(
+    "贷款分户账全量对账 ledger reconciliation",
+    "lending.tasks.reconcile_ledger",
+    description="全量核对分户账：每笔凭证借贷平衡、科目余额、贷款余额与分录一致 / full ledger reconciliation",
+    crontab="0 5 * * 0",
+    queue="batch",
+)

@@ -1,0 +1,28 @@
+"""Celery tasks of the loan engine (thin: call one service)."""
+
+from celery import shared_task
+
+
+@shared_task(name="lending.tasks.run_cob", acks_late=True)
+def run_cob_task(date: str | None = None) -> list[dict]:
+    """Nightly close of the current business date (idempotent: a rerun resumes or does nothing)."""
+    import datetime as dt
+
+    from lending.services.cob import run_cob
+
+    results = run_cob(date=dt.date.fromisoformat(date) if date else None)
+    return [
+        {
+            "business_date": r.business_date.isoformat(),
+            "ok": r.ok,
+            "steps": [(s.step, s.ran, s.processed, s.failed, s.error) for s in r.steps],
+        }
+        for r in results
+    ]
+
+
+@shared_task(name="lending.tasks.reconcile_ledger")
+def reconcile_ledger_task() -> dict:
+    from lending.services.reconcile import reconcile_ledger
+
+    return reconcile_ledger().as_dict()
