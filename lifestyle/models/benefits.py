@@ -10,8 +10,8 @@ from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from jikuai.org.scoping import ScopedManager, ScopeSpec
 
-# CSPRNG alphabet without look-alikes (no 0/O, 1/I/L, 2/Z, 5/S, 8/B): 26 symbols.
-VOUCHER_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXYZ"
+# CSPRNG alphabet without look-alikes (no 0/O, 1/I/L, 2/Z, 5/S, 8/B): 25 symbols, 25^10 ≈ 9.5e13 codes.
+VOUCHER_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 VOUCHER_CODE_LENGTH = 10
 
 
@@ -105,7 +105,7 @@ class Voucher(models.Model):
         "lifestyle.Merchant", on_delete=models.PROTECT, null=True, blank=True, related_name="redeemed_vouchers"
     )
     redeemed_by = models.ForeignKey("org.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    redeemed_channel = models.CharField("核销方式", max_length=10, blank=True, default="")
+    redeemed_channel = models.CharField("核销方式", max_length=20, blank=True, default="")
     otp_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     otp_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     otp_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
