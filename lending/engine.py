@@ -177,12 +177,15 @@ class Terms:
     quarterly_interest: bool
     default_prepayment_option: str = sched.PrepaymentOption.REDUCE_PAYMENT
     reminder_days: int = 3
-    penalty_daily_rate: Decimal = field(init=False)
-    daily_rate: Decimal = field(init=False)
+    penalty_annual_rate: Decimal = field(init=False)
 
     def __post_init__(self):
-        self.daily_rate = self.annual_rate / self.day_basis
-        self.penalty_daily_rate = self.annual_rate * (1 + self.penalty_markup) / self.day_basis
+        # the penalty rate replaces the contract rate on overdue amounts: r × (1 + markup), exact
+        self.penalty_annual_rate = self.annual_rate * (1 + self.penalty_markup)
+
+    def penalty_for(self, amount: Decimal, days: int = 1) -> Decimal:
+        """Penalty (or compound) interest on ``amount`` for ``days`` days, at 10 decimals."""
+        return (amount * self.penalty_annual_rate * days / self.day_basis).quantize(Q10)
 
 
 class Classifier:
@@ -439,9 +442,8 @@ class LoanBook:
                 if grace:
                     # grace expired unpaid: the penalty runs from the due date (catch up the grace days)
                     days = (day - inst.due_date).days
-                    rate = self.terms.penalty_daily_rate
-                    self.penalty_accrued += (inst.unpaid_principal * rate * days).quantize(Q10)
-                    self.compound_accrued += (inst.unpaid_interest * rate * days).quantize(Q10)
+                    self.penalty_accrued += self.terms.penalty_for(inst.unpaid_principal, days)
+                    self.compound_accrued += self.terms.penalty_for(inst.unpaid_interest, days)
         self._refresh_overdue(tomorrow, day)
 
     def _refresh_overdue(self, as_of: dt.date, event_day: dt.date) -> None:
@@ -462,12 +464,11 @@ class LoanBook:
             )
 
     def _accrue_penalty(self, day: dt.date) -> None:
-        rate = self.terms.penalty_daily_rate
         principal, interest = self.overdue_amounts()
         if principal:
-            self.penalty_accrued += (principal * rate).quantize(Q10)
+            self.penalty_accrued += self.terms.penalty_for(principal)
         if interest:
-            self.compound_accrued += (interest * rate).quantize(Q10)
+            self.compound_accrued += self.terms.penalty_for(interest)
         self._post_penalty()
 
     def _post_penalty(self) -> None:
@@ -835,7 +836,7 @@ def level_amounts(method: str, annual_rate: Decimal, balance: Decimal, periods: 
     if periods <= 0 or balance <= 0:
         return ZERO, ZERO
     if method == sched.Method.EQUAL_INSTALLMENT:
-        return sched.annuity_payment(balance, annual_rate / 12, periods), ZERO
+        return sched.annuity_for_rate(balance, annual_rate, periods), ZERO
     if method == sched.Method.EQUAL_PRINCIPAL:
         return ZERO, q(balance / periods)
     return ZERO, ZERO

@@ -114,11 +114,20 @@ def quarterly_interest_dates(start: dt.date, maturity: dt.date) -> list[dt.date]
 
 
 def annuity_payment(principal: Decimal, monthly_rate: Decimal, periods: int) -> Decimal:
-    """A = round(P·i·(1+i)ⁿ / ((1+i)ⁿ − 1)); with i = 0, A = round(P/n)."""
+    """A = round(P·i·(1+i)ⁿ / ((1+i)ⁿ − 1)); with i = 0, A = round(P/n). (50 significant digits.)"""
     if monthly_rate == 0:
         return _q(principal / periods)
-    growth = (ONE + monthly_rate) ** periods
-    return _q(principal * monthly_rate * growth / (growth - ONE))
+    with localcontext() as ctx:
+        ctx.prec = 50
+        growth = (ONE + monthly_rate) ** periods
+        return _q(principal * monthly_rate * growth / (growth - ONE))
+
+
+def annuity_for_rate(principal: Decimal, annual_rate: Decimal, periods: int) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 50
+        monthly = annual_rate / TWELVE
+    return annuity_payment(principal, monthly, periods)
 
 
 def validate_terms(*, method: str, principal: Decimal, annual_rate: Decimal, months: int, day_basis: int = 360) -> None:
@@ -201,22 +210,21 @@ def _monthly(
     """Monthly periods on ``dates``. ``broken_first_period``: the first period starts mid-month (after a
     prepayment) and its interest is actual days × daily rate. ``shorten`` (缩期): keep ``payment`` /
     ``principal_per_period`` and stop as soon as the balance is repaid."""
-    i = annual_rate / TWELVE
-    daily = annual_rate / day_basis
     n = len(dates)
     periods: list[Period] = []
     balance = principal
     if method == Method.EQUAL_INSTALLMENT and payment is None:
-        payment = annuity_payment(principal, i, n)
+        payment = annuity_for_rate(principal, annual_rate, n)
     if method == Method.EQUAL_PRINCIPAL and principal_per_period is None:
         principal_per_period = _q(principal / n)
     previous = start
     number = first_number
     for index, due in enumerate(dates):
+        # multiply first, divide once: an exact half-fen is rounded up, as DOMAIN.md requires
         if broken_first_period and index == 0:
-            interest = _q(balance * daily * (due - previous).days)
+            interest = _q(balance * annual_rate * (due - previous).days / day_basis)
         else:
-            interest = _q(balance * i)
+            interest = _q(balance * annual_rate / TWELVE)
         last = index == n - 1
         if method == Method.EQUAL_INSTALLMENT:
             part = balance if last else min(max(payment - interest, ZERO), balance)

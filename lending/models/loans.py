@@ -195,6 +195,12 @@ class Loan(FSMModelMixin, models.Model):
         return Decimal(self.compound_accrued_e10).scaleb(-10)
 
     @property
+    def annual_rate_percent(self) -> str:
+        from lending.schedule import fmt_percent
+
+        return fmt_percent(self.annual_rate * 100)
+
+    @property
     def is_open(self) -> bool:
         return self.state in (LoanState.ACTIVE, LoanState.OVERDUE)
 
