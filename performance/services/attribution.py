@@ -527,7 +527,7 @@ def _ensure_checker(entry_user_id: int, actor) -> None:
 @transaction.atomic
 def manual_entry_approve(*, entry_id: int, actor) -> Fact:
     require_perm(actor, "performance.change_manualentry", "审批业绩数据", "approve performance data")
-    entry = ManualEntry.objects.select_for_update().select_related("indicator", "staff").get(pk=entry_id)
+    entry = ManualEntry.objects.select_for_update(of=("self",)).select_related("indicator", "staff").get(pk=entry_id)
     visible_or_404(ManualEntry.objects.all(), actor, entry.pk, what_zh="录入记录", what_en="entry")
     if entry.state != ManualEntry.State.PENDING:
         raise Conflict("该记录已处理 / entry already decided", code="entry_decided")

@@ -121,12 +121,8 @@ def _locked_months(institution: Institution, spec: TargetSpec) -> None:
     ensure_not_locked(institution.pk, first, last, what_zh="该月目标", what_en="targets of that month")
 
 
-@transaction.atomic
-def targets_set(*, institution: Institution, specs: list[TargetSpec], actor, source: str = "manual") -> list[Target]:
-    """Write targets (annual ones decomposed into months). Every spec is validated first; one bad spec or a
-    month inside a published period refuses the whole call and writes nothing."""
-    require_perm(actor, "performance.change_target", "维护目标", "maintain targets")
-    require_institution(actor, institution.pk)
+def targets_validate(institution: Institution, specs: list[TargetSpec]) -> None:
+    """Raise TargetError / PeriodLockedError for the first problem of any spec (nothing is written)."""
     errors = []
     for n, spec in enumerate(specs, start=1):
         errors += [f"第{n}条：{e}" for e in _check_spec(institution, spec)]
@@ -134,6 +130,15 @@ def targets_set(*, institution: Institution, specs: list[TargetSpec], actor, sou
         raise TargetError("目标有误：" + "；".join(errors), "invalid targets: " + "; ".join(errors), extra={"errors": errors})
     for spec in specs:
         _locked_months(institution, spec)
+
+
+@transaction.atomic
+def targets_set(*, institution: Institution, specs: list[TargetSpec], actor, source: str = "manual") -> list[Target]:
+    """Write targets (annual ones decomposed into months). Every spec is validated first; one bad spec or a
+    month inside a published period refuses the whole call and writes nothing."""
+    require_perm(actor, "performance.change_target", "维护目标", "maintain targets")
+    require_institution(actor, institution.pk)
+    targets_validate(institution, specs)
     written = []
     for spec in specs:
         written += _write(institution, spec, user=user_of(actor), source=source)
