@@ -1,6 +1,7 @@
 import pytest
 
 from tests.factories import BranchFactory, InstitutionFactory, make_customer
+from tests.lifestyle.factories import make_region
 
 
 @pytest.fixture
@@ -14,10 +15,15 @@ def branch(institution):
 
 
 @pytest.fixture
-def customer(institution, branch):
-    return make_customer(institution=institution, branch=branch, name="李四")
+def village(db):
+    return make_region()
 
 
 @pytest.fixture
-def other_customer(institution, branch):
-    return make_customer(institution=institution, branch=branch, name="王五")
+def customer(institution, branch, village):
+    return make_customer(institution=institution, branch=branch, name="李四", region=village)
+
+
+@pytest.fixture
+def other_customer(institution, branch, village):
+    return make_customer(institution=institution, branch=branch, name="王五", region=village)
