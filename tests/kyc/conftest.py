@@ -128,3 +128,20 @@ def kyc_uploads(*, front: bytes | None = None, back: bytes | None = None, selfie
         "id_back": images.upload(back or card_back_bytes(), "back.jpg"),
         "selfie": images.upload(selfie or astronaut_selfie_bytes(), "selfie.jpg"),
     }
+
+
+def submitted_record(customer, *, actor=None) -> KycRecord:
+    """A record with its documents stored and processing not yet run (on_commit callbacks not executed)."""
+    from jikuai.customers.kyc import services
+
+    return services.kyc_submit_documents(customer=customer, actor=actor, **kyc_uploads())
+
+
+def needs_review_record(customer, *, actor=None) -> KycRecord:
+    """A record in manual review without running OCR: the stored ID front went missing, so the automatic
+    checks cannot run and the record falls back to a person (as it would after a storage failure)."""
+    from jikuai.customers.kyc import services
+
+    record = submitted_record(customer, actor=actor)
+    record.documents.get(kind=KycDocument.Kind.ID_FRONT).file.delete(save=False)
+    return services.kyc_process(record_id=record.pk)

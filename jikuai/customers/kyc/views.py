@@ -3,6 +3,8 @@
 The upload view only validates, stores and queues: OCR and face comparison run in the worker.
 """
 
+import logging
+
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import render
@@ -18,6 +20,8 @@ from jikuai.org.scoping import scope_queryset
 from jikuai.web.decorators import customer_required, staff_required
 
 POLLING_STATES = (KycState.DOCUMENTS_UPLOADED, KycState.PROCESSING)
+logger = logging.getLogger(__name__)
+
 STATE_BADGES = {
     KycState.VERIFIED: "badge-ok",
     KycState.NEEDS_REVIEW: "badge-warn",
@@ -108,7 +112,12 @@ def kyc_document(request, document_id: int):
             )
     if document is None:
         raise Http404("未找到 / not found")
-    response = FileResponse(document.file.open("rb"), content_type="image/jpeg")
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError:
+        logger.error("kyc: stored file of document %s is missing", document.pk)
+        raise Http404("未找到 / not found")
+    response = FileResponse(handle, content_type="image/jpeg")
     response["Content-Disposition"] = f'inline; filename="kyc-{document.pk}.jpg"'
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
