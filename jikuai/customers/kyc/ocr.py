@@ -32,7 +32,8 @@ def ocr_engine():
             if _engine is None:
                 from rapidocr_onnxruntime import RapidOCR
 
-                _engine = RapidOCR()
+                threads = kyc_config().ocr_threads
+                _engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1) if threads > 0 else RapidOCR()
     return _engine
 
 
