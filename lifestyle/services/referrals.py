@@ -61,12 +61,15 @@ def staff_referral_code(staff: Staff) -> str:
 
 
 def referrer_for_code(code: str) -> Customer | Staff | None:
+    """Customer codes are 8 characters (kernel); staff codes are any other length, so the two never collide."""
     code = (code or "").strip().upper()
     if not code or len(code) > 12:
         return None
-    if code.startswith(STAFF_CODE_PREFIX) and len(code) == 10:
-        return Staff.objects.filter(referral_code=code, is_active=True).first()
-    return Customer.objects.filter(referral_code=code).first()
+    if len(code) == 8:
+        customer = Customer.objects.filter(referral_code=code).first()
+        if customer is not None:
+            return customer
+    return Staff.objects.filter(referral_code=code, is_active=True).first()
 
 
 def _households_of(customer_id: int) -> set[int]:
