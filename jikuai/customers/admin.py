@@ -88,7 +88,7 @@ class CustomerAdmin(ScopedModelAdmin):
         "channel",
         "created_at",
     ]
-    list_filter = ["institution", "kyc_status", "occupation", "channel", "is_demo"]
+    list_filter = [("institution", admin.RelatedOnlyFieldListFilter), "kyc_status", "occupation", "channel", "is_demo"]
     list_select_related = ["institution", "branch", "account_manager"]
     search_fields = ["referral_code"]
     search_help_text = "输入完整身份证号或手机号精确查找（盲索引），或推荐码"
@@ -204,6 +204,26 @@ class CustomerAdmin(ScopedModelAdmin):
             from django.http import HttpResponseRedirect
 
             return HttpResponseRedirect(request.get_full_path())
+
+    @admin.display(description="姓名")
+    def masked_name(self, obj):
+        return obj.masked_name
+
+    @admin.display(description="身份证号")
+    def masked_id_number(self, obj):
+        return obj.masked_id_number
+
+    @admin.display(description="手机号")
+    def masked_mobile(self, obj):
+        return obj.masked_mobile
+
+    @admin.display(description="地址")
+    def masked_address(self, obj):
+        return obj.masked_address
+
+    @admin.display(description="银行卡")
+    def masked_bank_card(self, obj):
+        return obj.masked_bank_card
 
     @admin.display(description="完整信息")
     def full_pii_link(self, obj):

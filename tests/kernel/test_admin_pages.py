@@ -134,3 +134,11 @@ def test_staff_adds_a_customer_in_the_admin_with_validation(client, demo):
     )
     assert other.status_code == 200
     assert not Customer.objects.filter(name="周八").exists()
+
+
+def test_pages_open_in_chinese_whatever_the_browser_asks(client):
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert 'lang="zh-hans"' in html
+    client.cookies["django_language"] = "en"
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert 'lang="en"' in html
