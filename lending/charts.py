@@ -48,7 +48,9 @@ def schedule_svg(rows: list[dict], *, title: str = "还款计划图") -> str:
         cy = PAD_TOP + plot_h - float(row["balance"] / balance_top) * plot_h
         points.append(f"{cx:.1f},{cy:.1f}")
         if len(rows) <= 24 or index % max(1, len(rows) // 12) == 0:
-            parts.append(f'<text x="{cx:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle" fill="#6b7785">{row["number"]}</text>')
+            parts.append(
+                f'<text x="{cx:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle" fill="#6b7785">{row["number"]}</text>'
+            )
     parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#c0392b" stroke-width="2"/>')
     parts.append(
         f'<g font-size="11"><rect x="{PAD_LEFT}" y="2" width="10" height="10" fill="#0b7a45"/>'

@@ -47,7 +47,9 @@ def settlement_certificate_pdf(*, loan, customer_name: str, masked_id: str, inst
         pdf.drawString(25 * mm, y, line)
         y -= 9 * mm
     pdf.setFont(font, 9)
-    pdf.drawString(25 * mm, 20 * mm, "本证明由吉快金融平台根据贷款分户账生成。Settlement certificate generated from the loan ledger.")
+    pdf.drawString(
+        25 * mm, 20 * mm, "本证明由吉快金融平台根据贷款分户账生成。Settlement certificate generated from the loan ledger."
+    )
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()

@@ -12,7 +12,9 @@ class CalculatorForm(forms.Form):
     annual_rate = forms.DecimalField(label=_("年利率（%）"), min_value=0, max_value=24, max_digits=7, decimal_places=4, initial=6)
     months = forms.IntegerField(label=_("期限（月）"), min_value=1, max_value=360, initial=12)
     start = forms.DateField(label=_("起息日"), widget=forms.DateInput(attrs={"type": "date"}))
-    fee = forms.DecimalField(label=_("一次性手续费（元）"), min_value=0, max_digits=12, decimal_places=2, required=False, initial=0)
+    fee = forms.DecimalField(
+        label=_("一次性手续费（元）"), min_value=0, max_digits=12, decimal_places=2, required=False, initial=0
+    )
     quarterly = forms.BooleanField(label=_("按季结息（仅先息后本）"), required=False)
 
     def __init__(self, *args, start: dt.date | None = None, **kwargs):
@@ -28,5 +30,7 @@ class RepayForm(forms.Form):
 
 class PrepayForm(forms.Form):
     amount = forms.DecimalField(label=_("提前还款金额（元）"), min_value=0, max_digits=12, decimal_places=2)
-    option = forms.ChoiceField(label=_("还款后"), choices=sched.PrepaymentOption.CHOICES, initial=sched.PrepaymentOption.REDUCE_PAYMENT)
+    option = forms.ChoiceField(
+        label=_("还款后"), choices=sched.PrepaymentOption.CHOICES, initial=sched.PrepaymentOption.REDUCE_PAYMENT
+    )
     token = forms.CharField(widget=forms.HiddenInput, required=False)

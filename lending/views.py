@@ -15,9 +15,8 @@ from django.views.decorators.http import require_http_methods
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.workdays import get_business_date
 from jikuai.web.decorators import customer_required
-from lending import charts, corebanking, documents
+from lending import charts, corebanking, documents, selectors
 from lending import schedule as sched
-from lending import selectors
 from lending.forms import CalculatorForm, PrepayForm, RepayForm
 from lending.models import LoanState, Repayment
 from lending.services import prepayment_quote, repayment_record
@@ -131,7 +130,12 @@ def _collect_and_record(request, loan, amount: Decimal, token: str, *, kind=Repa
     if result.status != corebanking.SETTLED or result.amount != amount:
         raise ApplicationError(_("扣款未成功：") + (result.message or result.status), "debit failed", code="debit_failed")
     return repayment_record(
-        loan_id=loan.pk, amount=amount, channel=Repayment.Channel.CUSTOMER, kind=kind, prepayment_option=option, external_id=request_id
+        loan_id=loan.pk,
+        amount=amount,
+        channel=Repayment.Channel.CUSTOMER,
+        kind=kind,
+        prepayment_option=option,
+        external_id=request_id,
     )
 
 
@@ -150,7 +154,9 @@ def repay(request, loan_id: int):
                 messages.warning(request, _("请勿重复提交。"))
                 return redirect("lending:repayments", loan_id=loan.pk)
             try:
-                repayment = _collect_and_record(request, loan, parse_amount(form.cleaned_data["amount"]), form.cleaned_data["token"])
+                repayment = _collect_and_record(
+                    request, loan, parse_amount(form.cleaned_data["amount"]), form.cleaned_data["token"]
+                )
             except ApplicationError as exc:
                 form.add_error(None, _error_text(exc))
             else:
@@ -186,7 +192,9 @@ def prepay(request, loan_id: int):
                 if not _use_token(request, token):
                     messages.warning(request, _("请勿重复提交。"))
                     return redirect("lending:repayments", loan_id=loan.pk)
-                repayment = _collect_and_record(request, loan, parse_amount(amount), token, kind=Repayment.Kind.PREPAYMENT, option=option)
+                repayment = _collect_and_record(
+                    request, loan, parse_amount(amount), token, kind=Repayment.Kind.PREPAYMENT, option=option
+                )
                 messages.success(request, _("提前还款成功：%(amount)s 元。") % {"amount": f"{repayment.amount:,.2f}"})
                 return redirect("lending:detail", loan_id=loan.pk)
         except ApplicationError as exc:

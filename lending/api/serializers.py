@@ -69,7 +69,14 @@ class LoanDetailSerializer(LoanSerializer):
     compound_owed = serializers.SerializerMethodField()
 
     class Meta(LoanSerializer.Meta):
-        fields = [*LoanSerializer.Meta.fields, "interest_receivable", "penalty_owed", "compound_owed", "schedule_version", "settled_on"]
+        fields = [
+            *LoanSerializer.Meta.fields,
+            "interest_receivable",
+            "penalty_owed",
+            "compound_owed",
+            "schedule_version",
+            "settled_on",
+        ]
 
     def get_interest_receivable(self, obj) -> str:
         return money(interest_owed(obj))
@@ -90,7 +97,18 @@ class InstallmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Installment
-        fields = ["number", "start_date", "due_date", "principal", "interest", "payment", "paid_principal", "paid_interest", "status", "paid_on"]
+        fields = [
+            "number",
+            "start_date",
+            "due_date",
+            "principal",
+            "interest",
+            "payment",
+            "paid_principal",
+            "paid_interest",
+            "status",
+            "paid_on",
+        ]
 
     def get_principal(self, obj) -> str:
         return money(obj.principal)
@@ -113,7 +131,19 @@ class RepaymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Repayment
-        fields = ["id", "loan_id", "external_id", "kind", "prepayment_option", "channel", "amount", "value_date", "entry_date", "status", "allocation"]
+        fields = [
+            "id",
+            "loan_id",
+            "external_id",
+            "kind",
+            "prepayment_option",
+            "channel",
+            "amount",
+            "value_date",
+            "entry_date",
+            "status",
+            "allocation",
+        ]
 
     def get_amount(self, obj) -> str:
         return money(obj.amount)

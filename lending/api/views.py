@@ -48,7 +48,13 @@ class LoanScheduleView(IntegratorAPIView):
     @extend_schema(responses={200: s.InstallmentSerializer(many=True), **ERRORS}, summary="还款计划 current schedule")
     def get(self, request, loan_id: int):
         loan = _loan(self, loan_id)
-        return Response({"loan_id": loan.pk, "schedule_version": loan.schedule_version, "installments": s.InstallmentSerializer(selectors.schedule_for(loan), many=True).data})
+        return Response(
+            {
+                "loan_id": loan.pk,
+                "schedule_version": loan.schedule_version,
+                "installments": s.InstallmentSerializer(selectors.schedule_for(loan), many=True).data,
+            }
+        )
 
 
 class LoanRepaymentsView(IntegratorAPIView):
@@ -82,13 +88,19 @@ class LoanRepaymentsView(IntegratorAPIView):
 class RepaymentReversalView(IntegratorAPIView):
     required_scopes = ("lending:write",)
 
-    @extend_schema(request=s.ReversalSerializer, responses={200: s.RepaymentSerializer, **ERRORS}, summary="还款冲正回调 repayment reversal callback")
+    @extend_schema(
+        request=s.ReversalSerializer,
+        responses={200: s.RepaymentSerializer, **ERRORS},
+        summary="还款冲正回调 repayment reversal callback",
+    )
     def post(self, request):
         serializer = s.ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if not data.get("external_id") and not data.get("repayment_id"):
-            raise ApplicationError("请提供 external_id 或 repayment_id。", "external_id or repayment_id is required", code="repayment_required")
+            raise ApplicationError(
+                "请提供 external_id 或 repayment_id。", "external_id or repayment_id is required", code="repayment_required"
+            )
         repayment = repayment_reverse(
             repayment_id=data.get("repayment_id"),
             external_id=data.get("external_id") or "",
@@ -101,7 +113,11 @@ class RepaymentReversalView(IntegratorAPIView):
 class CalculatorView(IntegratorAPIView):
     required_scopes = ("lending:read",)
 
-    @extend_schema(request=s.CalculatorSerializer, responses={200: s.CalculatorResultSerializer, **ERRORS}, summary="贷款计算器 loan calculator")
+    @extend_schema(
+        request=s.CalculatorSerializer,
+        responses={200: s.CalculatorResultSerializer, **ERRORS},
+        summary="贷款计算器 loan calculator",
+    )
     def post(self, request):
         serializer = s.CalculatorSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -122,7 +138,11 @@ class CalculatorView(IntegratorAPIView):
 class DisbursementCallbackView(IntegratorAPIView):
     required_scopes = ("lending:write",)
 
-    @extend_schema(request=s.DisbursementCallbackSerializer, responses={200: s.LoanSerializer, **ERRORS}, summary="核心系统放款结果回调 disbursement callback")
+    @extend_schema(
+        request=s.DisbursementCallbackSerializer,
+        responses={200: s.LoanSerializer, **ERRORS},
+        summary="核心系统放款结果回调 disbursement callback",
+    )
     def post(self, request):
         serializer = s.DisbursementCallbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

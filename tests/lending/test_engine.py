@@ -64,7 +64,11 @@ def test_default_allocation_order_compound_penalty_overdue_interest_overdue_prin
     assert buckets["compound"] > 0 and buckets["penalty"] > 0
     pay = buckets["compound"] + buckets["penalty"] + Decimal("100.00")
     allocation = book.apply_repayment(day, pay)
-    assert allocation.parts == {"compound": buckets["compound"], "penalty": buckets["penalty"], "overdue_interest": Decimal("100.00")}
+    assert allocation.parts == {
+        "compound": buckets["compound"],
+        "penalty": buckets["penalty"],
+        "overdue_interest": Decimal("100.00"),
+    }
     assert book.installments[0].paid_interest == Decimal("100.00") and book.installments[0].paid_principal == 0
     assert ledger_balanced(book)
 
@@ -87,7 +91,15 @@ def test_partial_payments_keep_the_loan_overdue_and_dpd_from_the_oldest_unpaid_i
 
 
 def test_custom_order_and_principal_first_for_non_performing_loans():
-    order = ["overdue_principal", "overdue_interest", "penalty", "compound", "current_interest", "current_principal", "prepayment"]
+    order = [
+        "overdue_principal",
+        "overdue_interest",
+        "penalty",
+        "compound",
+        "current_interest",
+        "current_principal",
+        "prepayment",
+    ]
     book = new_book(method="equal_principal", value_date=dt.date(2026, 7, 15), order=order)
     close_through(book, dt.date(2026, 9, 1))
     allocation = book.apply_repayment(dt.date(2026, 9, 2), Decimal("8850.00"))
@@ -171,7 +183,14 @@ def test_classification_floors_2023_table_and_old_table_by_effective_date():
     clf = engine.Classifier(engine.DEFAULT_TABLES)
     new = dt.date(2026, 1, 1)
     assert [clf.floor(d, new) for d in (0, 1, 90, 91, 270, 271, 360, 361)] == [
-        "normal", "special_mention", "special_mention", "substandard", "substandard", "doubtful", "doubtful", "loss",
+        "normal",
+        "special_mention",
+        "special_mention",
+        "substandard",
+        "substandard",
+        "doubtful",
+        "doubtful",
+        "loss",
     ]
     old = dt.date(2020, 1, 1)
     assert [clf.floor(d, old) for d in (180, 181)] == ["substandard", "doubtful"]
@@ -238,11 +257,15 @@ def test_replay_equals_live_and_reversal_equals_never_paid(method, payments, gra
     terms, periods = make_terms(method=method, principal="12000", months=6, value_date=dt.date(2026, 1, 31), grace=grace)
     through = terms.value_date + dt.timedelta(days=210)
     live = _live(terms, periods, payments, through)
-    replayed, _ = engine.replay(terms, engine.Classifier(engine.DEFAULT_TABLES), periods, _timeline(terms, payments), through=through)
+    replayed, _ = engine.replay(
+        terms, engine.Classifier(engine.DEFAULT_TABLES), periods, _timeline(terms, payments), through=through
+    )
     assert replayed.snapshot() == live.snapshot()
     assert ledger_balanced(live)
     # reversing one payment ≡ it never happened
     drop = drop % len(payments)
     never = _live(terms, periods, [p for i, p in enumerate(payments) if i != drop], through)
-    reversed_, _ = engine.replay(terms, engine.Classifier(engine.DEFAULT_TABLES), periods, _timeline(terms, payments, skip=drop), through=through)
+    reversed_, _ = engine.replay(
+        terms, engine.Classifier(engine.DEFAULT_TABLES), periods, _timeline(terms, payments, skip=drop), through=through
+    )
     assert reversed_.snapshot() == never.snapshot()

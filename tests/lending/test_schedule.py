@@ -95,7 +95,9 @@ def test_due_dates_at_month_end_return_to_the_original_day():
 
 
 def test_bullet_interest_uses_actual_days_over_360():
-    [period] = sched.generate(method="bullet", principal=Decimal("50000"), annual_rate=Decimal("0.0435"), months=6, value_date=dt.date(2026, 1, 31))
+    [period] = sched.generate(
+        method="bullet", principal=Decimal("50000"), annual_rate=Decimal("0.0435"), months=6, value_date=dt.date(2026, 1, 31)
+    )
     assert period.due_date == dt.date(2026, 7, 31)
     days = (dt.date(2026, 7, 31) - dt.date(2026, 1, 31)).days  # 181
     assert period.interest == (Decimal("50000") * Decimal("0.0435") * days / 360).quantize(FEN, rounding=ROUND_HALF_UP)
@@ -104,7 +106,12 @@ def test_bullet_interest_uses_actual_days_over_360():
 
 def test_quarterly_interest_on_the_20th_of_the_last_month_of_each_quarter():
     periods = sched.generate(
-        method="interest_only", principal=Decimal("100000"), annual_rate=Decimal("0.06"), months=12, value_date=dt.date(2026, 1, 31), quarterly_interest=True
+        method="interest_only",
+        principal=Decimal("100000"),
+        annual_rate=Decimal("0.06"),
+        months=12,
+        value_date=dt.date(2026, 1, 31),
+        quarterly_interest=True,
     )
     assert [p.due_date for p in periods] == [
         dt.date(2026, 3, 20),
@@ -116,11 +123,24 @@ def test_quarterly_interest_on_the_20th_of_the_last_month_of_each_quarter():
     assert periods[0].interest == Decimal("800.00")  # 48 days × 100000 × 6 % / 360
     assert [p.principal for p in periods][-1] == Decimal("100000")
     with pytest.raises(sched.ScheduleError):
-        sched.generate(method="equal_installment", principal=Decimal(1000), annual_rate=Decimal("0.06"), months=3, value_date=dt.date(2026, 1, 1), quarterly_interest=True)
+        sched.generate(
+            method="equal_installment",
+            principal=Decimal(1000),
+            annual_rate=Decimal("0.06"),
+            months=3,
+            value_date=dt.date(2026, 1, 1),
+            quarterly_interest=True,
+        )
 
 
 def test_known_equal_installment_schedule():
-    periods = sched.generate(method="equal_installment", principal=Decimal("100000"), annual_rate=Decimal("0.06"), months=12, value_date=dt.date(2026, 1, 31))
+    periods = sched.generate(
+        method="equal_installment",
+        principal=Decimal("100000"),
+        annual_rate=Decimal("0.06"),
+        months=12,
+        value_date=dt.date(2026, 1, 31),
+    )
     assert periods[0].payment == Decimal("8606.64")
     assert (periods[0].principal, periods[0].interest) == (Decimal("8106.64"), Decimal("500.00"))
     assert sum(p.interest for p in periods) == Decimal("3279.73")
@@ -141,10 +161,20 @@ def test_apr_of_a_monthly_schedule_without_fees_is_the_nominal_rate(method, prin
 
 
 def test_apr_with_a_fee_is_higher_and_bullet_uses_monthly_compounding():
-    periods = sched.generate(method="equal_installment", principal=Decimal("10000"), annual_rate=Decimal("0.06"), months=12, value_date=dt.date(2026, 1, 15))
-    apr = sched.apr_percent(principal=Decimal("10000"), value_date=dt.date(2026, 1, 15), periods=periods, upfront_fee=Decimal("200"))
+    periods = sched.generate(
+        method="equal_installment",
+        principal=Decimal("10000"),
+        annual_rate=Decimal("0.06"),
+        months=12,
+        value_date=dt.date(2026, 1, 15),
+    )
+    apr = sched.apr_percent(
+        principal=Decimal("10000"), value_date=dt.date(2026, 1, 15), periods=periods, upfront_fee=Decimal("200")
+    )
     assert apr == Decimal("9.80")  # independently: 9800 = Σ 860.66…860.70 / (1+m)^k → 12m = 9.799 %
-    quote = sched.quote(method="bullet", principal=Decimal("100000"), annual_rate=Decimal("0.06"), months=12, value_date=dt.date(2026, 1, 31))
+    quote = sched.quote(
+        method="bullet", principal=Decimal("100000"), annual_rate=Decimal("0.06"), months=12, value_date=dt.date(2026, 1, 31)
+    )
     assert quote.apr == Decimal("5.92")  # 12 × ((1 + 6.0833 %)^(1/12) − 1)
 
 
@@ -162,7 +192,13 @@ def test_apr_with_a_fee_is_higher_and_bullet_uses_monthly_compounding():
     ],
 )
 def test_bad_inputs_are_refused(kwargs, code):
-    args = {"method": "equal_installment", "principal": Decimal("1000"), "annual_rate": Decimal("0.06"), "months": 12, "value_date": dt.date(2026, 1, 1)}
+    args = {
+        "method": "equal_installment",
+        "principal": Decimal("1000"),
+        "annual_rate": Decimal("0.06"),
+        "months": 12,
+        "value_date": dt.date(2026, 1, 1),
+    }
     args.update(kwargs)
     with pytest.raises(sched.ScheduleError) as info:
         sched.generate(**args)
@@ -173,27 +209,59 @@ def test_reamortise_both_ways():
     balance = Decimal("60000.00")
     dates = sched.due_dates(dt.date(2026, 1, 15), 12)[5:]  # 7 periods left
     reduce = sched.reamortise(
-        method="equal_installment", balance=balance, annual_rate=Decimal("0.06"), from_date=dt.date(2026, 6, 15), period_start=dt.date(2026, 6, 15),
-        remaining_due_dates=dates, first_number=6, option="reduce_payment", current_payment=Decimal("8606.64"),
+        method="equal_installment",
+        balance=balance,
+        annual_rate=Decimal("0.06"),
+        from_date=dt.date(2026, 6, 15),
+        period_start=dt.date(2026, 6, 15),
+        remaining_due_dates=dates,
+        first_number=6,
+        option="reduce_payment",
+        current_payment=Decimal("8606.64"),
     )
     assert len(reduce) == 7 and sum(p.principal for p in reduce) == balance
     shorten = sched.reamortise(
-        method="equal_installment", balance=balance, annual_rate=Decimal("0.06"), from_date=dt.date(2026, 6, 15), period_start=dt.date(2026, 6, 15),
-        remaining_due_dates=dates, first_number=6, option="shorten_term", current_payment=Decimal("12000.00"),
+        method="equal_installment",
+        balance=balance,
+        annual_rate=Decimal("0.06"),
+        from_date=dt.date(2026, 6, 15),
+        period_start=dt.date(2026, 6, 15),
+        remaining_due_dates=dates,
+        first_number=6,
+        option="shorten_term",
+        current_payment=Decimal("12000.00"),
     )
     assert len(shorten) < 7 and sum(p.principal for p in shorten) == balance
     assert all(p.payment == Decimal("12000.00") for p in shorten[:-1])
     with pytest.raises(sched.ScheduleError):
         sched.reamortise(
-            method="interest_only", balance=balance, annual_rate=Decimal("0.06"), from_date=dt.date(2026, 6, 15), period_start=dt.date(2026, 6, 15),
-            remaining_due_dates=dates, first_number=6, option="shorten_term",
+            method="interest_only",
+            balance=balance,
+            annual_rate=Decimal("0.06"),
+            from_date=dt.date(2026, 6, 15),
+            period_start=dt.date(2026, 6, 15),
+            remaining_due_dates=dates,
+            first_number=6,
+            option="shorten_term",
         )
 
 
 def test_loan_calculator_command_prints_the_issue_json_shape():
     out = StringIO()
     call_command(
-        "loan_calculator", "--method", "equal_installment", "--principal", "100000", "--annual-rate", "6", "--months", "12", "--start", "2026-01-31", "--json", stdout=out
+        "loan_calculator",
+        "--method",
+        "equal_installment",
+        "--principal",
+        "100000",
+        "--annual-rate",
+        "6",
+        "--months",
+        "12",
+        "--start",
+        "2026-01-31",
+        "--json",
+        stdout=out,
     )
     data = json.loads(out.getvalue())
     assert list(data) == ["method", "principal", "annual_rate", "apr", "total_interest", "total_payment", "installments"]
@@ -206,7 +274,14 @@ def test_loan_calculator_command_prints_the_issue_json_shape():
     assert len(data["installments"]) == 12
     first = data["installments"][0]
     assert list(first) == ["number", "due_date", "principal", "interest", "payment", "balance"]
-    assert first == {"number": 1, "due_date": "2026-02-28", "principal": "8106.64", "interest": "500.00", "payment": "8606.64", "balance": "91893.36"}
+    assert first == {
+        "number": 1,
+        "due_date": "2026-02-28",
+        "principal": "8106.64",
+        "interest": "500.00",
+        "payment": "8606.64",
+        "balance": "91893.36",
+    }
     assert data["installments"][-1]["balance"] == "0.00"
     assert data["installments"][1]["due_date"] == "2026-03-31"
 

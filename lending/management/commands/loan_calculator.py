@@ -42,7 +42,9 @@ class Command(BaseCommand):
                 value_date=parse_date(options["start"], field="start"),
                 day_basis=options["day_basis"],
                 quarterly_interest=options["quarterly"],
-                upfront_fee=parse_amount(options["fee"], field="fee", allow_zero=True) if to_decimal(options["fee"]) else sched.ZERO,
+                upfront_fee=parse_amount(options["fee"], field="fee", allow_zero=True)
+                if to_decimal(options["fee"])
+                else sched.ZERO,
             )
         except ApplicationError as exc:
             raise CommandError(exc.message)
