@@ -13,7 +13,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django_fsm_log.models import StateLog
 from unfold.admin import ModelAdmin, TabularInline
 
@@ -356,13 +357,21 @@ class MerchantAdmin(ScopedModelAdmin):
     @admin.display(description="状态历史")
     def state_history(self, obj):
         rows = StateLog.objects.for_(obj).select_related("by").order_by("timestamp")
-        return format_html(
-            "<br>".join(
-                f"{timezone.localtime(r.timestamp):%Y-%m-%d %H:%M} {r.source_state} → {r.state} · {r.by or '系统'} · {r.description or ''}"
+        html = format_html_join(
+            mark_safe("<br>"),
+            "{} {} → {} · {} · {}",
+            (
+                (
+                    f"{timezone.localtime(r.timestamp):%Y-%m-%d %H:%M}",
+                    r.source_state,
+                    r.state,
+                    r.by or "系统",
+                    r.description or "",
+                )
                 for r in rows
-            )
-            or "—"
+            ),
         )
+        return html or "—"
 
     def get_urls(self):
         return [
@@ -717,7 +726,7 @@ class PointsLotAdmin(ReadOnlyAdmin):
         def perform(_action, comment):
             if not comment.strip():
                 raise ApplicationError("请填写撤销原因。", "reason required")
-            ledger.lot_reverse(lot_id=lot.pk, reason=comment)
+            ledger.lot_reverse(lot_id=lot.pk, reason=comment, actor=request.user)
 
         return _action_view(
             self,

@@ -36,36 +36,56 @@ def points_summary(customer) -> dict:
     }
 
 
+_HISTORY_COLUMNS = ["h_at", "h_points", "h_kind", "h_reason", "h_status", "h_expires_on", "h_rule", "h_voucher", "h_id"]
+
+
 def points_history(account: PointsAccount):
-    """Every movement of one account, newest first: earnings (lots) and debits (spend, expiry, reversal, debt)."""
-    credits = PointsLot.objects.filter(account=account).values_list(
-        "earned_at",
-        Cast("amount", IntegerField()),
-        Value("earn", output_field=CharField()),
-        "reason",
-        "status",
-        "expires_on",
-        "rule_key",
-        "id",
+    """Every movement of one account, newest first: earnings (lots) and debits (spend, expiry, reversal, debt).
+    Both sides annotate the same columns in the same order, so the UNION lines up."""
+    credits = (
+        PointsLot.objects.filter(account=account)
+        .annotate(
+            h_at=F("earned_at"),
+            h_points=Cast("amount", IntegerField()),
+            h_kind=Value("earn", output_field=CharField()),
+            h_reason=F("reason"),
+            h_status=F("status"),
+            h_expires_on=F("expires_on"),
+            h_rule=F("rule_key"),
+            h_voucher=Value(None, output_field=IntegerField()),
+            h_id=F("id"),
+        )
+        .values_list(*_HISTORY_COLUMNS)
     )
-    debits = PointsDebit.objects.filter(account=account).values_list(
-        "created_at",
-        Cast(-F("points"), IntegerField()),
-        "kind",
-        "reason",
-        Value("", output_field=CharField()),
-        Value(None, output_field=DateField()),
-        Value("", output_field=CharField()),
-        "id",
+    debits = (
+        PointsDebit.objects.filter(account=account)
+        .annotate(
+            h_at=F("created_at"),
+            h_points=Cast(-F("points"), IntegerField()),
+            h_kind=F("kind"),
+            h_reason=F("reason"),
+            h_status=Value("", output_field=CharField()),
+            h_expires_on=Value(None, output_field=DateField()),
+            h_rule=Value("", output_field=CharField()),
+            h_voucher=F("voucher_id"),
+            h_id=F("id"),
+        )
+        .values_list(*_HISTORY_COLUMNS)
     )
-    return credits.union(debits, all=True).order_by("-earned_at", "-id")
+    return credits.union(debits, all=True).order_by("-h_at", "-h_id")
 
 
 def history_rows(rows) -> list[dict]:
+    """Rows of ``points_history`` as dicts, with the merchant where a spent voucher was used (one query)."""
     kinds = dict(PointsDebit.Kind.choices) | {"earn": "获得 earn"}
     statuses = dict(PointsLot.Status.choices)
+    rows = list(rows)
+    voucher_ids = [row[7] for row in rows if row[7]]
+    merchants = dict(
+        Voucher.objects.filter(pk__in=voucher_ids, redeemed_merchant__isnull=False).values_list("pk", "redeemed_merchant__name")
+    )
     out = []
-    for at, points, kind, reason, status, expires_on, rule_key, row_id in rows:
+    for at, points, kind, reason, status, expires_on, rule_key, voucher_id, row_id in rows:
         out.append(
             {
                 "at": at,
@@ -77,6 +97,7 @@ def history_rows(rows) -> list[dict]:
                 "status_label": statuses.get(status, "").split(" ")[0] if status else "",
                 "expires_on": expires_on,
                 "rule_code": rule_key,
+                "merchant": merchants.get(voucher_id, ""),
                 "id": row_id,
             }
         )

@@ -62,6 +62,7 @@ class PointsMovementSerializer(serializers.Serializer):
     status = serializers.CharField(allow_blank=True)
     expires_on = serializers.DateField(allow_null=True)
     rule_code = serializers.CharField(allow_blank=True)
+    merchant = serializers.CharField(allow_blank=True, help_text="券核销商户")
 
 
 class VoucherVerifySerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ caller's transaction or opens its own short one.
 """
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 
@@ -46,18 +47,34 @@ class Leg:
     funding_source: str = ""
 
 
-def post_entry(*, kind: str, legs: list[Leg], memo: str = "", business_key: str | None = None) -> LedgerEntry | None:
-    """Write one balanced entry. Zero legs are dropped; an entry with nothing left is not written.
+def post_entry(*, kind: str, legs: list[Leg], memo: str = "", business_key: str | None = None) -> int | None:
+    """Write one balanced entry; returns its id. Zero legs are dropped; an entry with nothing left is not written.
 
     The sum check here is what protects SQLite; on PostgreSQL a deferred constraint trigger checks again at
-    commit."""
+    commit. On PostgreSQL the entry and its legs go in one statement (a data-modifying CTE)."""
     legs = [leg for leg in legs if leg.points]
     if not legs:
         return None
     total = sum(leg.points for leg in legs)
     if total != 0:
         raise LedgerUnbalanced(f"entry {kind} legs sum to {total}: {legs}")
-    entry = LedgerEntry.objects.create(kind=kind, memo=memo[:200], business_key=business_key)
+    memo = memo[:200]
+    if connection.vendor == "postgresql":
+        values = ",".join(["(%s, %s::bigint, %s::bigint, %s, %s::bigint)"] * len(legs))
+        params: list = [kind, memo, business_key, timezone.now()]
+        for leg in legs:
+            params += [leg.book, leg.account_id, leg.merchant_id, leg.funding_source, leg.points]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH entry AS (INSERT INTO {LedgerEntry._meta.db_table} (kind, memo, business_key, created_at) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s) RETURNING id), "
+                f"legs AS (INSERT INTO {LedgerLeg._meta.db_table} (entry_id, book, account_id, merchant_id, funding_source, points) "
+                f"SELECT entry.id, v.book, v.account_id, v.merchant_id, v.funding_source, v.points FROM entry, (VALUES {values}) "
+                "AS v(book, account_id, merchant_id, funding_source, points)) SELECT id FROM entry",
+                params,
+            )
+            return cursor.fetchone()[0]
+    entry = LedgerEntry.objects.create(kind=kind, memo=memo, business_key=business_key)
     LedgerLeg.objects.bulk_create(
         [
             LedgerLeg(
@@ -71,7 +88,7 @@ def post_entry(*, kind: str, legs: list[Leg], memo: str = "", business_key: str 
             for leg in legs
         ]
     )
-    return entry
+    return entry.pk
 
 
 def account_get_or_create(*, customer) -> PointsAccount:
@@ -93,12 +110,12 @@ def _guarded_debit_balance(account_id: int, points: int) -> bool:
     """``UPDATE … SET balance = balance - x WHERE balance >= x``: the one guard against overspending.
 
     It also row-locks the account until commit, which serialises everything else done to its lots."""
-    return (
-        PointsAccount.objects.filter(pk=account_id, balance__gte=points).update(
-            balance=F("balance") - points, updated_at=timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {PointsAccount._meta.db_table} SET balance = balance - %s, updated_at = %s WHERE id = %s AND balance >= %s",  # noqa: S608
+            [points, timezone.now(), account_id, points],
         )
-        == 1
-    )
+        return cursor.rowcount == 1
 
 
 def _allocate(account_id: int, points: int, *, statuses=(PointsLot.Status.ACTIVE,)) -> list[tuple[int, int]]:
@@ -147,11 +164,41 @@ def _write_debit(*, account_id: int, kind: str, taken: list[tuple[int, int]], re
     return debit
 
 
-def points_spend(*, account_id: int, points: int, reason: str, voucher=None, reference: dict | None = None) -> PointsDebit:
-    """Spend ``points`` from the account into the vouchers-outstanding book (inside the caller's transaction).
-    Refused, with nothing written, when the balance is short — also when two devices spend concurrently."""
+# PostgreSQL: allocation by earliest expiry then id, the lot updates, the debit and its allocation rows in one
+# statement. It runs right after the guarded balance UPDATE, i.e. while this transaction holds the account row,
+# and every change to an account's lots takes that row first, so the statement's snapshot sees current lots.
+_ALLOCATE_SQL = """
+WITH ordered AS (
+    SELECT id, remaining, SUM(remaining) OVER (ORDER BY expires_on, id) - remaining AS before
+    FROM {lots} WHERE account_id = %(account)s AND status = 'active' AND remaining > 0
+), take AS (
+    SELECT id, LEAST(remaining, %(points)s - before) AS take FROM ordered WHERE before < %(points)s
+), reduced AS (
+    UPDATE {lots} AS lot SET remaining = lot.remaining - take.take FROM take WHERE lot.id = take.id
+    RETURNING lot.id, take.take
+), debit AS (
+    INSERT INTO {debits} (account_id, kind, points, reason, voucher_id, lot_id, reference, created_at)
+    VALUES (%(account)s, %(kind)s, %(points)s, %(reason)s, %(voucher)s, NULL, %(reference)s, %(now)s) RETURNING id
+), allocated AS (
+    INSERT INTO {allocations} (debit_id, lot_id, points) SELECT debit.id, reduced.id, reduced.take FROM debit, reduced
+    RETURNING points
+)
+SELECT (SELECT id FROM debit), (SELECT COALESCE(SUM(points), 0) FROM allocated)
+"""
+
+
+def points_spend(*, account_id: int, points: int, reason: str, voucher=None, reference: dict | None = None) -> int:
+    """Spend ``points`` from the account into the vouchers-outstanding book (inside the caller's transaction);
+    returns the debit id. Refused, with nothing written, when the balance is short — also when two devices
+    spend concurrently (the guarded UPDATE is the only check; the CHECK constraint is the backstop)."""
     if points <= 0:
         raise ApplicationError("积分数量必须大于0。", "points must be positive", code="invalid_points")
+    # the posting needs no lock, so it goes first and the account row is held as briefly as possible
+    post_entry(
+        kind=LedgerEntry.Kind.VOUCHER_ISSUE,
+        legs=[Leg(Book.LIABILITY, points, account_id=account_id), Leg(Book.VOUCHERS, -points)],
+        memo=reason,
+    )
     if not _guarded_debit_balance(account_id, points):
         balance = PointsAccount.objects.filter(pk=account_id).values_list("balance", flat=True).first() or 0
         raise InsufficientPoints(
@@ -159,18 +206,33 @@ def points_spend(*, account_id: int, points: int, reason: str, voucher=None, ref
             f"not enough points: need {points}, available {balance}",
             extra={"needed": points, "available": balance},
         )
+    if connection.vendor == "postgresql":
+        sql = _ALLOCATE_SQL.format(
+            lots=PointsLot._meta.db_table, debits=PointsDebit._meta.db_table, allocations=PointsAllocation._meta.db_table
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                {
+                    "account": account_id,
+                    "points": points,
+                    "kind": PointsDebit.Kind.SPEND.value,
+                    "reason": reason[:200],
+                    "voucher": getattr(voucher, "pk", None),
+                    "reference": json.dumps(reference or {}),
+                    "now": timezone.now(),
+                },
+            )
+            debit_id, allocated = cursor.fetchone()
+        if allocated != points:
+            raise Conflict("积分批次与余额不符，请联系管理员。", "lots do not cover the balance", code="ledger_inconsistent")
+        return debit_id
     taken = _allocate(account_id, points)
     _reduce_lots(taken)
     debit = _write_debit(
         account_id=account_id, kind=PointsDebit.Kind.SPEND, taken=taken, reason=reason, voucher=voucher, reference=reference or {}
     )
-    # points leave the customer's liability for the vouchers-outstanding book until a merchant verifies
-    post_entry(
-        kind=LedgerEntry.Kind.VOUCHER_ISSUE,
-        legs=[Leg(Book.LIABILITY, points, account_id=account_id), Leg(Book.VOUCHERS, -points)],
-        memo=reason,
-    )
-    return debit
+    return debit.pk
 
 
 def _settle_debt_from_lot(account: PointsAccount, lot: PointsLot) -> int:
@@ -310,7 +372,7 @@ def _expire_account(account_id: int, today: dt.date) -> tuple[int, int]:
     return len(rows) + expired_empty, total
 
 
-def lot_reverse(*, lot_id: int, reason: str) -> PointsLot:
+def lot_reverse(*, lot_id: int, reason: str, actor=None) -> PointsLot:
     """Reverse an earning (撤销奖励): claw back what remains; what the customer already used (spent or used to
     repay debt) becomes debt repaid first by later earnings; the campaign budget comes back. Idempotent."""
     from lifestyle.models import Campaign
@@ -339,8 +401,9 @@ def lot_reverse(*, lot_id: int, reason: str) -> PointsLot:
                 account_id=account.pk,
                 kind=PointsDebit.Kind.REVERSAL,
                 taken=[(lot.pk, remaining)],
-                reason=f"撤销奖励：{reason}",
+                reason=f"撤销奖励：{reason}" + (f"（经办 {actor.get_username()}）" if actor is not None else ""),
                 lot=lot,
+                reference={"actor_id": getattr(actor, "pk", None)},
             )
         if used:
             PointsAccount.objects.filter(pk=account.pk).update(debt=F("debt") + used, updated_at=timezone.now())
