@@ -375,9 +375,10 @@ def test_recompute_replaces_results_and_rank_items_touch_the_peer_group(septembe
     with django_capture_on_commit_callbacks(execute=True):
         close.period_compute_start(period_id=period.pk, actor=bank.admin)
     assert SubjectResult.objects.filter(period=period).count() == 3
-    rank_line = lambda staff: ScoreLine.objects.get(
-        result__period=period, result__staff=staff, indicator__code="new_credit_customers"
-    )  # noqa: E731
+
+    def rank_line(staff):
+        return ScoreLine.objects.get(result__period=period, result__staff=staff, indicator__code="new_credit_customers")
+
     assert (rank_line(bank.am1).score, rank_line(bank.am2).score, rank_line(bank.am3).score) == (
         Decimal(50),
         Decimal(0),

@@ -3,6 +3,7 @@
 Every expected value below is computed in the docstring of its test; the code must reproduce it exactly
 (Decimal, no float)."""
 
+import itertools
 from decimal import Decimal as D
 
 import pytest
@@ -314,7 +315,7 @@ def test_f18_attribution_shares():
 def test_f18_credited_parts_always_sum_to_the_metric(metric, cuts):
     points = sorted(cuts)
     bounds = [0, *points, 10000]
-    shares = [(n, D(b - a) / 100) for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)) if b > a]
+    shares = [(n, D(b - a) / 100) for n, (a, b) in enumerate(itertools.pairwise(bounds)) if b > a]
     credited = f.attribution_credit(metric, shares)
     assert sum(v for _, v in credited) == metric
 
