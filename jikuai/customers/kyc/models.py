@@ -274,8 +274,10 @@ class KycDocument(models.Model):
 
 
 # Side effects of loading the models: the Celery task is registered (worker autodiscovery only looks at
-# jikuai.customers.tasks) and the role grants for these models are added to the kernel's role table.
+# jikuai.customers.tasks), the beat job is declared and the role grants for these models are added to
+# the kernel's role table.
 from jikuai.customers.kyc import permissions as _permissions  # noqa: E402
+from jikuai.customers.kyc import schedules as _schedules  # noqa: E402,F401
 from jikuai.customers.kyc import tasks as _tasks  # noqa: E402,F401
 
 _permissions.register()

@@ -321,28 +321,44 @@ class OcrOutcome:
 
 
 def read_front(image: Image.Image) -> OcrOutcome:
-    """OCR the portrait side; a card photographed sideways (no labels found) is retried turned by 90° each way."""
-    return _read(image, parse_front, lambda f: f.looks_like_front)
+    """OCR the portrait side. A card photographed sideways (its text runs top to bottom) is read again
+    turned by 90° each way, an upside-down one turned by 180°; the most complete reading wins."""
+    return _read(image, parse_front, lambda f: f.id_number_valid and bool(f.name))
 
 
 def read_back(image: Image.Image) -> OcrOutcome:
-    return _read(image, parse_back, lambda f: f.looks_like_back)
+    return _read(image, parse_back, lambda f: bool(f.authority) and f.valid_from is not None)
+
+
+def mostly_vertical(boxes: list[TextBox]) -> bool:
+    """Most multi-character text boxes are taller than wide: the text runs top to bottom."""
+    shaped = [box for box in boxes if len(box.text) >= 2]
+    vertical = [box for box in shaped if (box.y1 - box.y0) > 1.5 * (box.x1 - box.x0)]
+    return bool(shaped) and len(vertical) * 2 > len(shaped)
 
 
 def _read(image, parser, complete) -> OcrOutcome:
-    total, best, runs = 0.0, None, 0
-    for rotation in (0, 90, 270):
-        turned = image if rotation == 0 else image.rotate(rotation, expand=True)
-        boxes, seconds = run_ocr(turned)
+    """One run when the card is upright and fully read (the usual case); otherwise at most two more."""
+    total, runs, best = 0.0, 0, None
+    pending = [0]
+    while pending:
+        rotation = pending.pop(0)
+        boxes, seconds = run_ocr(image if rotation == 0 else image.rotate(rotation, expand=True))
         total += seconds
         runs += 1
         parsed = parser(boxes)
-        if best is None or _richness(parsed) > _richness(best[0]):
-            best = (parsed, rotation)
-        if complete(parsed):
+        upright = not mostly_vertical(boxes)
+        score = (upright, _richness(parsed))
+        if best is None or score > best[2]:
+            best = (parsed, rotation, score)
+        if upright and complete(parsed):
             break
+        if rotation == 0:
+            pending = [90, 270] if not upright else [180]
     return OcrOutcome(fields=best[0], seconds=total, runs=runs, rotation=best[1])
 
 
 def _richness(fields) -> int:
-    return len(fields.labels_found) + (2 if getattr(fields, "id_number_valid", False) else 0)
+    if isinstance(fields, FrontFields):
+        return len(fields.labels_found) + 2 * fields.id_number_valid + bool(fields.name)
+    return len(fields.labels_found) + bool(fields.authority) + (fields.valid_from is not None)
