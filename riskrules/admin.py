@@ -410,7 +410,9 @@ class RuleVersionAdmin(ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None and not (obj.is_editable and self.has_change_permission(request, obj)):
             kwargs["form"] = forms.ModelForm
-        kwargs["fields"] = None
+            kwargs["fields"] = []
+        else:
+            kwargs["fields"] = None
         return super().get_form(request, obj, change=change, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

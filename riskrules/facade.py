@@ -89,8 +89,8 @@ def to_decision(record) -> Decision:
         rate=record.rate,
         version_id=record.version_id,
         version_hash=record.version_hash,
-        arm=record.arm,
-        mode=record.mode,
+        arm=str(record.arm),
+        mode=str(record.mode),
     )
 
 
