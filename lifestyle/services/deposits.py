@@ -33,7 +33,7 @@ from lifestyle.models import (
     PointsLot,
     Topic,
 )
-from lifestyle.services.ledger import Book, Leg, post_entry
+from lifestyle.services.ledger import Book, Leg, db_date, db_datetime, post_entry
 
 logger = logging.getLogger(__name__)
 
@@ -178,12 +178,20 @@ def deposit_balances_ingest(*, institution: Institution, rows: list, today: dt.d
         return report
     daily = DepositDailyBalance._meta.db_table
     monthly = DepositMonthlyBalance._meta.db_table
-    now = timezone.now()
+    db_now = db_datetime(timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:
         placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(parsed))
         params: list = []
         for row in parsed:
-            params += [institution.pk, row.customer_id, row.account_index, row.account_last4, row.day, row.balance_fen, now]
+            params += [
+                institution.pk,
+                row.customer_id,
+                row.account_index,
+                row.account_last4,
+                db_date(row.day),
+                row.balance_fen,
+                db_now,
+            ]
         cursor.execute(
             f"INSERT INTO {daily} (institution_id, customer_id, account_index, account_last4, day, balance_fen, received_at) "  # noqa: S608
             f"VALUES {placeholders} ON CONFLICT (institution_id, account_index, day) DO NOTHING "
@@ -344,9 +352,9 @@ def _award_chunk(
         month,
         rule.funding_source,
         status,
-        now,
-        activates_at,
-        expires_on,
+        db_datetime(now),
+        db_datetime(activates_at),
+        db_date(expires_on),
         reason,
         *amount_params,
         prev,
@@ -404,7 +412,7 @@ def _publish_month_events(cursor, *, institution_id: int, month: str, lo: int, h
         f"FROM {monthly} cur JOIN {customers} c ON c.id = cur.customer_id "
         f"LEFT JOIN {monthly} prev ON prev.customer_id = cur.customer_id AND prev.month = %s "
         "WHERE cur.month = %s AND cur.institution_id = %s AND cur.customer_id > %s AND cur.customer_id <= %s",
-        [month, now, now, prev, month, institution_id, lo, hi],
+        [month, db_datetime(now), db_datetime(now), prev, month, institution_id, lo, hi],
     )
     return cursor.rowcount
 
@@ -419,7 +427,7 @@ def _ensure_accounts(cursor, *, institution_id: int, month: str, lo: int, hi: in
         f"WHERE cur.month = %s AND cur.institution_id = %s AND cur.customer_id > %s AND cur.customer_id <= %s "
         f"AND NOT EXISTS (SELECT 1 FROM {accounts} x WHERE x.customer_id = cur.customer_id) "
         "ON CONFLICT (customer_id) DO NOTHING",
-        [now, now, month, institution_id, lo, hi],
+        [db_datetime(now), db_datetime(now), month, institution_id, lo, hi],
     )
 
 

@@ -91,6 +91,15 @@ def post_entry(*, kind: str, legs: list[Leg], memo: str = "", business_key: str 
     return entry.pk
 
 
+def db_datetime(value):
+    """A datetime as the backend stores it, for raw SQL parameters (SQLite keeps naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def db_date(value):
+    return connection.ops.adapt_datefield_value(value)
+
+
 def account_get_or_create(*, customer) -> PointsAccount:
     account = PointsAccount.objects.filter(customer_id=customer.pk).first()
     if account is not None:
@@ -113,7 +122,7 @@ def _guarded_debit_balance(account_id: int, points: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {PointsAccount._meta.db_table} SET balance = balance - %s, updated_at = %s WHERE id = %s AND balance >= %s",  # noqa: S608
-            [points, timezone.now(), account_id, points],
+            [points, db_datetime(timezone.now()), account_id, points],
         )
         return cursor.rowcount == 1
 

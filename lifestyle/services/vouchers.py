@@ -28,7 +28,16 @@ from lifestyle.models import (
     Voucher,
     VoucherTokenUse,
 )
-from lifestyle.services.ledger import Book, Leg, account_get_or_create, account_lock, lot_credit_active, points_spend, post_entry
+from lifestyle.services.ledger import (
+    Book,
+    Leg,
+    account_get_or_create,
+    account_lock,
+    db_datetime,
+    lot_credit_active,
+    points_spend,
+    post_entry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +91,28 @@ def _fetch_one(sql: str, params: list):
         return cursor.fetchone()
 
 
+_BENEFIT_COLUMNS = [
+    "id",
+    "name",
+    "points_price",
+    "voucher_validity_days",
+    "stock_remaining",
+    "per_customer_limit",
+    "is_active",
+    "available_from",
+    "available_to",
+]
+
+
+def _benefit_row(benefit_id: int, institution_id: int):
+    if connection.vendor != "postgresql":  # SQLite returns datetimes as text from a raw cursor: let the ORM convert
+        return Benefit.objects.filter(pk=benefit_id, institution_id=institution_id).values_list(*_BENEFIT_COLUMNS).first()
+    return _fetch_one(
+        f"SELECT {', '.join(_BENEFIT_COLUMNS)} FROM {Benefit._meta.db_table} WHERE id = %s AND institution_id = %s",  # noqa: S608
+        [benefit_id, institution_id],
+    )
+
+
 def voucher_issue(*, customer, benefit_id: int, request_token: str, now: dt.datetime | None = None) -> Voucher:
     """Redeem points for a benefit. Refused with nothing written when the benefit is unavailable or out of stock,
     the per-customer limit is reached, or the points do not suffice (also concurrently).
@@ -92,11 +123,7 @@ def voucher_issue(*, customer, benefit_id: int, request_token: str, now: dt.date
     if not (16 <= len(request_token) <= 64):
         raise ApplicationError("请求已失效，请刷新页面后重试。", "missing or invalid request token", code="invalid_request_token")
     now = now or timezone.now()
-    row = _fetch_one(
-        f"SELECT id, name, points_price, voucher_validity_days, stock_remaining, per_customer_limit, is_active, available_from, "  # noqa: S608
-        f"available_to FROM {Benefit._meta.db_table} WHERE id = %s AND institution_id = %s",
-        [benefit_id, customer.institution_id],
-    )
+    row = _benefit_row(benefit_id, customer.institution_id)
     if row is None:
         raise NotFound("权益不存在。", "benefit not found")
     benefit = _BenefitTerms(*row)
@@ -150,8 +177,8 @@ def _issue_once(*, customer, account_id: int, benefit: _BenefitTerms, request_to
             voucher.points,
             voucher.status,
             request_token,
-            now,
-            voucher.expires_at,
+            db_datetime(now),
+            db_datetime(voucher.expires_at),
         ],
     )[0]
     voucher._state.adding = False
