@@ -1,0 +1,1 @@
+"""lifestyle services: writes (ledger, earning, deposits, merchants, vouchers, settlement, referrals, community)."""
