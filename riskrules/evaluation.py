@@ -67,13 +67,17 @@ class Evaluation:
 
 def normalise(value):
     """JSON-stable numbers: integral floats become ints (ZEN returns every number as a float)."""
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is float:
         return int(value) if value.is_integer() else value
-    if isinstance(value, dict):
-        return {key: normalise(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [normalise(item) for item in value]
+    if kind is dict:
+        return {key: (item if type(item) in _PLAIN else normalise(item)) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _PLAIN else normalise(item) for item in value]
     return value
+
+
+_PLAIN = {str, int, bool, type(None)}
 
 
 def _compact_outputs(result: dict, context: dict) -> dict:

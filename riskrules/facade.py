@@ -7,7 +7,8 @@ Stable API
     Evaluate the rule set deployed for the subject's institution (an institution's own rule set with
     that code wins over the province-wide one) on ``channel`` (falls back to "default").
 
-    * ``subject``: ``Subject(kind, id, customer_id=None, institution_id=None)``; ``kind`` is one of
+    * ``subject``: ``Subject(kind, id, customer_id=None, institution_id=None)`` (or a mapping with those
+      keys); ``kind`` is one of
       application, customer, loan, merchant, credit_line, household. With ``customer_id`` the customer's
       fields (age from the ID number on the decision date, occupation, monthly income, KYC, credit-report
       consent, years with the bank) and list hits are resolved by riskrules itself.
@@ -94,17 +95,34 @@ def to_decision(record) -> Decision:
     )
 
 
+def as_subject(subject) -> Subject:
+    """Accept a ``Subject`` or a mapping ``{"kind", "id", "customer_id"?, "institution_id"?}``."""
+    if isinstance(subject, Subject):
+        return subject
+    if isinstance(subject, Mapping):
+        return Subject(
+            kind=str(subject.get("kind", "")),
+            id=str(subject.get("id", "")),
+            customer_id=subject.get("customer_id"),
+            institution_id=subject.get("institution_id"),
+        )
+    return subject  # rejected with a clear error by the service
+
+
 def decide(ruleset_code: str, subject: Subject, inputs: Mapping, *, channel: str = "default") -> Decision:
     from riskrules.services.decisions import decision_make
 
-    record = decision_make(ruleset_code=ruleset_code, subject=subject, inputs=inputs, channel=channel, source="facade")
+    record = decision_make(
+        ruleset_code=ruleset_code, subject=as_subject(subject), inputs=inputs, channel=channel, source="facade"
+    )
     return to_decision(record)
 
 
 def decide_many(ruleset_code: str, items, *, channel: str = "default") -> list[Decision]:
     from riskrules.services.decisions import decision_make_batch
 
-    records = decision_make_batch(ruleset_code=ruleset_code, items=list(items), channel=channel, source="facade")
+    items = [(as_subject(subject), inputs) for subject, inputs in items]
+    records = decision_make_batch(ruleset_code=ruleset_code, items=items, channel=channel, source="facade")
     return [to_decision(record) for record in records]
 
 

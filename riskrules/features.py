@@ -189,6 +189,21 @@ class Prefetch:
     list_loaded: bool = False
 
 
+# only what features read: the other encrypted columns (mobile, address, bank card) are not decrypted
+CUSTOMER_COLUMNS = (
+    "id",
+    "institution",
+    "branch",
+    "id_number",
+    "id_number_index",
+    "mobile_index",
+    "gender",
+    "occupation",
+    "monthly_income",
+    "kyc_status",
+    "created_at",
+    "region__code",
+)
 LIST_FIELDS = ("key_index", "list_kind", "source", "reason_code", "valid_from", "valid_to", "institution_id")
 
 
@@ -208,7 +223,9 @@ def prefetch(
     if customers is not None:
         data.customers = customers
     elif customer_ids and (needs_customer or needs_lists):
-        data.customers = {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("region")}
+        data.customers = {
+            c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("region").only(*CUSTOMER_COLUMNS)
+        }
     if needs_consent and customer_ids:
         data.credit_consents = set(
             Consent.objects.filter(customer_id__in=customer_ids, purpose="credit_report", withdrawn_at__isnull=True).values_list(

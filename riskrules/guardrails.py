@@ -23,6 +23,7 @@ The dynamic part (compiling the whole graph with ZEN and running the attached te
 ``riskrules.services.versions``.
 """
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -95,10 +96,15 @@ def string_literals(text: str) -> list[str]:
     return [match[1:-1] for match in STRING_RE.findall(text or "")]
 
 
-def referenced_names(expression: str) -> set[str]:
+def referenced_names(expression: str) -> frozenset[str]:
     """Dotted context paths an expression reads (function names, keywords, ``#``/``$`` and object keys
     excluded)."""
-    text = strip_strings(expression or "")
+    return _referenced_names(expression or "")
+
+
+@functools.lru_cache(maxsize=8192)
+def _referenced_names(expression: str) -> frozenset[str]:
+    text = strip_strings(expression)
     names = set()
     for match in IDENT_RE.finditer(text):
         start, end = match.span()
@@ -115,7 +121,7 @@ def referenced_names(expression: str) -> set[str]:
         if after.startswith(":") and not after.startswith("::") and before.endswith(("{", ",")):
             continue  # object literal key
         names.add(name)
-    return names
+    return frozenset(names)
 
 
 def self_references(expression: str) -> set[str]:

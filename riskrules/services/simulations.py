@@ -29,7 +29,7 @@ from riskrules.catalogue import InputTypeError, VariableSpec, load_catalogue
 from riskrules.evaluation import evaluate
 from riskrules.features import ResolutionError, apply_missing_policies
 from riskrules.models import DecisionRecord, Deployment, RuleVersion, Simulation, SimulationCase
-from riskrules.services.decisions import reason_texts
+from riskrules.services.decisions import _gc_paused, reason_texts
 from riskrules.services.versions import ensure_loaded
 
 CHUNK = 2000
@@ -268,98 +268,25 @@ def _execute(simulation: Simulation, run) -> None:
     cursor = int((run.cursor or {}).get("position", 0))
     uploaded = simulation.population == Simulation.Population.UPLOAD
     correlation = uuid.uuid5(uuid.NAMESPACE_URL, f"riskrules-simulation-{simulation.pk}")
+    day = get_business_date()
     for chunk in _population(simulation, cursor):
-        cases, records, failed = [], [], 0
-        for row_no, decision_id, subject_id, snapshot, stored in chunk:
-            try:
-                values, missing = _split(snapshot, candidate.input_variables, catalogue, coerce_values=uploaded)
-            except (InputTypeError, ResolutionError):
-                failed += 1
-                state["errors"] += 1
-                continue
-            cand = evaluate(
-                key=candidate.content_hash, values=values, missing=missing, reason_texts=texts, max_reasons=max_reasons
+        cases, records = [], []
+        with _gc_paused(len(chunk)):
+            failed = _simulate_chunk(
+                chunk,
+                simulation,
+                candidate,
+                champion,
+                catalogue,
+                texts,
+                max_reasons,
+                uploaded,
+                correlation,
+                state,
+                cases,
+                records,
+                day,
             )
-            if stored is not None and champion is not None and stored["version_id"] == champion.pk:
-                champ = stored
-            elif champion is not None:
-                champion_values, champion_missing = _split(snapshot, champion.input_variables, catalogue, coerce_values=uploaded)
-                result = evaluate(
-                    key=champion.content_hash,
-                    values=champion_values,
-                    missing=champion_missing,
-                    reason_texts=texts,
-                    max_reasons=max_reasons,
-                )
-                champ = {
-                    "outcome": result.outcome,
-                    "grade": result.grade,
-                    "amount_fen": result.amount_fen,
-                    "reasons": result.reason_codes,
-                    "hits": result.hit_rows,
-                }
-            else:
-                champ = None
-            state["n"] += 1
-            _add(state["candidate"], cand.outcome, cand.grade, cand.amount_fen, cand.hit_rows)
-            if champ is not None:
-                _add(state["champion"], champ["outcome"], champ["grade"], champ["amount_fen"], champ["hits"])
-                swap_key = f"{champ['outcome']}|{cand.outcome}"
-                state["swap"][swap_key] = state["swap"].get(swap_key, 0) + 1
-                changed = (champ["outcome"], champ["grade"] or "", champ["amount_fen"]) != (
-                    cand.outcome,
-                    cand.grade or "",
-                    cand.amount_fen,
-                )
-            else:
-                changed = True
-            if changed:
-                state["changed"] += 1
-                cases.append(
-                    SimulationCase(
-                        simulation=simulation,
-                        row_no=row_no,
-                        decision_id=decision_id,
-                        subject_id=subject_id or "",
-                        champion_outcome=champ["outcome"] if champ else "",
-                        candidate_outcome=cand.outcome,
-                        champion_grade=(champ["grade"] or "") if champ else "",
-                        candidate_grade=cand.grade or "",
-                        champion_amount=fen_to_yuan(champ["amount_fen"]) if champ and champ["amount_fen"] is not None else None,
-                        candidate_amount=cand.amount,
-                        champion_reasons=champ["reasons"] if champ else [],
-                        candidate_reasons=cand.reason_codes,
-                    )
-                )
-            if simulation.record_decisions:
-                records.append(
-                    DecisionRecord(
-                        institution_id=simulation.rule_set.institution_id,
-                        rule_set_id=simulation.rule_set_id,
-                        version_id=candidate.pk,
-                        version_hash=candidate.content_hash,
-                        engine_version=engine.ENGINE_VERSION,
-                        subject_kind="simulation",
-                        subject_id=(subject_id or str(row_no))[:64],
-                        mode=DecisionRecord.Mode.SIMULATION,
-                        arm=DecisionRecord.Arm.CHALLENGER,
-                        correlation_id=correlation,
-                        decision_date=get_business_date(),
-                        input_snapshot=values,
-                        missing=missing,
-                        outputs=cand.outputs,
-                        outcome=cand.outcome,
-                        reasons=[list(pair) for pair in cand.reasons],
-                        grade=cand.grade,
-                        amount=cand.amount,
-                        rate=cand.rate,
-                        explanation=cand.explanation,
-                        hit_rows=cand.hit_rows,
-                        error=cand.error,
-                        latency_us=cand.latency_us,
-                        source=f"simulation:{simulation.pk}",
-                    )
-                )
         position = chunk[-1][0]  # decision id (stored) or rows processed (upload)
         with transaction.atomic():
             SimulationCase.objects.bulk_create(cases, ignore_conflicts=True)
@@ -371,6 +298,101 @@ def _execute(simulation: Simulation, run) -> None:
     Simulation.objects.filter(pk=simulation.pk).update(
         status=Simulation.Status.SUCCEEDED, report=report, partial=state, finished_at=timezone.now()
     )
+
+
+def _simulate_chunk(
+    chunk, simulation, candidate, champion, catalogue, texts, max_reasons, uploaded, correlation, state, cases, records, day
+) -> int:
+    failed = 0
+    for row_no, decision_id, subject_id, snapshot, stored in chunk:
+        try:
+            values, missing = _split(snapshot, candidate.input_variables, catalogue, coerce_values=uploaded)
+        except (InputTypeError, ResolutionError):
+            failed += 1
+            state["errors"] += 1
+            continue
+        cand = evaluate(key=candidate.content_hash, values=values, missing=missing, reason_texts=texts, max_reasons=max_reasons)
+        if stored is not None and champion is not None and stored["version_id"] == champion.pk:
+            champ = stored
+        elif champion is not None:
+            champion_values, champion_missing = _split(snapshot, champion.input_variables, catalogue, coerce_values=uploaded)
+            result = evaluate(
+                key=champion.content_hash,
+                values=champion_values,
+                missing=champion_missing,
+                reason_texts=texts,
+                max_reasons=max_reasons,
+            )
+            champ = {
+                "outcome": result.outcome,
+                "grade": result.grade,
+                "amount_fen": result.amount_fen,
+                "reasons": result.reason_codes,
+                "hits": result.hit_rows,
+            }
+        else:
+            champ = None
+        state["n"] += 1
+        _add(state["candidate"], cand.outcome, cand.grade, cand.amount_fen, cand.hit_rows)
+        if champ is not None:
+            _add(state["champion"], champ["outcome"], champ["grade"], champ["amount_fen"], champ["hits"])
+            swap_key = f"{champ['outcome']}|{cand.outcome}"
+            state["swap"][swap_key] = state["swap"].get(swap_key, 0) + 1
+            changed = (champ["outcome"], champ["grade"] or "", champ["amount_fen"]) != (
+                cand.outcome,
+                cand.grade or "",
+                cand.amount_fen,
+            )
+        else:
+            changed = True
+        if changed:
+            state["changed"] += 1
+            cases.append(
+                SimulationCase(
+                    simulation=simulation,
+                    row_no=row_no,
+                    decision_id=decision_id,
+                    subject_id=subject_id or "",
+                    champion_outcome=champ["outcome"] if champ else "",
+                    candidate_outcome=cand.outcome,
+                    champion_grade=(champ["grade"] or "") if champ else "",
+                    candidate_grade=cand.grade or "",
+                    champion_amount=fen_to_yuan(champ["amount_fen"]) if champ and champ["amount_fen"] is not None else None,
+                    candidate_amount=cand.amount,
+                    champion_reasons=champ["reasons"] if champ else [],
+                    candidate_reasons=cand.reason_codes,
+                )
+            )
+        if simulation.record_decisions:
+            records.append(
+                DecisionRecord(
+                    institution_id=simulation.rule_set.institution_id,
+                    rule_set_id=simulation.rule_set_id,
+                    version_id=candidate.pk,
+                    version_hash=candidate.content_hash,
+                    engine_version=engine.ENGINE_VERSION,
+                    subject_kind="simulation",
+                    subject_id=(subject_id or str(row_no))[:64],
+                    mode=DecisionRecord.Mode.SIMULATION,
+                    arm=DecisionRecord.Arm.CHALLENGER,
+                    correlation_id=correlation,
+                    decision_date=day,
+                    input_snapshot=values,
+                    missing=missing,
+                    outputs=cand.outputs,
+                    outcome=cand.outcome,
+                    reasons=[list(pair) for pair in cand.reasons],
+                    grade=cand.grade,
+                    amount=cand.amount,
+                    rate=cand.rate,
+                    explanation=cand.explanation,
+                    hit_rows=cand.hit_rows,
+                    error=cand.error,
+                    latency_us=cand.latency_us,
+                    source=f"simulation:{simulation.pk}",
+                )
+            )
+    return failed
 
 
 def _rate(part: int, whole: int) -> str:

@@ -399,3 +399,16 @@ def test_batch_decisions_use_a_constant_number_of_queries():
     large, large_queries = run(customers, "B6")
     assert len(small) == 2 and len(large) == 6
     assert small_queries == large_queries
+
+
+def test_facade_accepts_a_mapping_as_subject_and_returns_a_frozen_decision():
+    import dataclasses
+
+    decision = facade.decide("gxd_limit", {"kind": "application", "id": "MAP-1"}, {"grade": "D", "monthly_income_fen": 500_000})
+    assert decision.amount == Decimal("48000.00")  # 5,000 × 24 × 0.4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.outcome = "reject"
+    with pytest.raises(TypeError):
+        decision.outputs["amount_fen"] = 1
+    many = facade.decide_many("gxd_limit", [({"kind": "application", "id": f"MAP-{n}"}, {"grade": "A", "monthly_income_fen": 100_000}) for n in range(3)])
+    assert [d.amount for d in many] == [Decimal("24000.00")] * 3
