@@ -410,5 +410,8 @@ def test_facade_accepts_a_mapping_as_subject_and_returns_a_frozen_decision():
         decision.outcome = "reject"
     with pytest.raises(TypeError):
         decision.outputs["amount_fen"] = 1
-    many = facade.decide_many("gxd_limit", [({"kind": "application", "id": f"MAP-{n}"}, {"grade": "A", "monthly_income_fen": 100_000}) for n in range(3)])
+    many = facade.decide_many(
+        "gxd_limit",
+        [({"kind": "application", "id": f"MAP-{n}"}, {"grade": "A", "monthly_income_fen": 100_000}) for n in range(3)],
+    )
     assert [d.amount for d in many] == [Decimal("24000.00")] * 3
