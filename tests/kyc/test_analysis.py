@@ -12,7 +12,7 @@ from jikuai.customers.kyc.ocr import BackFields, FrontFields
 
 TODAY = dt.date(2026, 11, 29)
 NUMBER = "11010519491231002X"  # female, born 1949-12-31
-ENTERED = Entered(name="张三", id_number=NUMBER, gender="F", birth_date=dt.date(1949, 12, 31), address="北京市朝阳区1号")
+ENTERED = Entered(name="张三", id_number=NUMBER, address="北京市朝阳区1号")
 
 
 def front(**overrides) -> FrontFields:

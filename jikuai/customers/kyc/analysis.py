@@ -25,8 +25,6 @@ class Entered:
 
     name: str
     id_number: str
-    gender: str
-    birth_date: dt.date | None
     address: str = ""
 
 

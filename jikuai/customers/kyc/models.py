@@ -210,6 +210,11 @@ class KycRecord(FSMModelMixin, models.Model):
     # --- derived ------------------------------------------------------------------------------
 
     @property
+    def state_label(self) -> str:
+        """The Chinese half of the label, for customer pages."""
+        return self.get_state_display().split(" ")[0]
+
+    @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
@@ -271,6 +276,11 @@ class KycDocument(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def kind_label(self) -> str:
+        """The Chinese half of the label, for customer pages."""
+        return self.get_kind_display().split(" ")[0]
 
 
 # Side effects of loading the models: the Celery task is registered (worker autodiscovery only looks at

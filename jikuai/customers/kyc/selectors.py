@@ -12,7 +12,8 @@ def kyc_record_latest_for_customer(*, customer: Customer) -> KycRecord | None:
 
 
 def kyc_document_list_for_record(*, record: KycRecord) -> list[KycDocument]:
-    return list(record.documents.order_by("kind"))
+    order = list(KycDocument.Kind.values)  # portrait side, emblem side, selfie, field photo
+    return sorted(record.documents.all(), key=lambda document: order.index(document.kind))
 
 
 def kyc_document_get_for_customer(*, customer: Customer, document_id: int) -> KycDocument | None:

@@ -230,8 +230,6 @@ def _analyse(record: KycRecord) -> tuple[analysis.Decision, dict]:
         entered=analysis.Entered(
             name=customer.name,
             id_number=customer.id_number,
-            gender=customer.gender,
-            birth_date=customer.birth_date,
             address=customer.address,
         ),
         front=front.fields,
