@@ -70,7 +70,9 @@ def test_customer_uploads_on_a_phone_and_is_verified(page, live_server, holder):
     assert page.locator("#id_selfie").get_attribute("capture") == "user"
     page.set_input_files("#id_id_front", files=[{"name": "front.jpg", "mimeType": "image/jpeg", "buffer": card_front_bytes()}])
     page.set_input_files("#id_id_back", files=[{"name": "back.jpg", "mimeType": "image/jpeg", "buffer": card_back_bytes()}])
-    page.set_input_files("#id_selfie", files=[{"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": astronaut_selfie_bytes()}])
+    page.set_input_files(
+        "#id_selfie", files=[{"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": astronaut_selfie_bytes()}]
+    )
     screenshot(page, "kyc_upload.png")
     page.get_by_role("button", name="提交认证").click()
     page.wait_for_url(f"{live_server.url}/kyc/")

@@ -79,11 +79,10 @@ def test_status_while_processing_polls_and_works_without_js(client, holder, djan
     assert 'href="/kyc/"' in text  # and a plain refresh link
     fragment = client.get("/kyc/status/").content.decode()
     assert fragment.lstrip().startswith('<div id="kyc-status"') and "<html" not in fragment
-    # a second upload while the first is processing is refused with a clear message
-    again = client.get("/kyc/upload/")
-    assert again.status_code == 200
-    refused = client.post("/kyc/upload/", kyc_uploads())
-    assert refused.status_code == 400 and "正在处理" in refused.content.decode()
+    # no second upload while the first is processing: back to the status page with a clear message
+    assert client.get("/kyc/upload/")["Location"] == "/kyc/"
+    refused = client.post("/kyc/upload/", kyc_uploads(), follow=True)
+    assert "正在处理" in refused.content.decode()
     assert KycRecord.objects.count() == 1
 
 

@@ -75,6 +75,10 @@ def kyc_upload(request):
     if customer.kyc_status == Customer.KycStatus.VERIFIED:
         messages.info(request, "您已完成实名认证。")
         return HttpResponseRedirect(reverse("kyc:home"))
+    latest = selectors.kyc_record_latest_for_customer(customer=customer)
+    if latest is not None and latest.state in (*POLLING_STATES, KycState.NEEDS_REVIEW):
+        messages.info(request, "已有一笔实名认证正在处理，请等待结果。")
+        return HttpResponseRedirect(reverse("kyc:home"))
     if request.method == "POST":
         form = KycUploadForm(request.POST, request.FILES)
         if form.is_valid():
