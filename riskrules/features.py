@@ -226,7 +226,13 @@ def prefetch(
         data.customers = {
             c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("region").only(*CUSTOMER_COLUMNS)
         }
-    if needs_consent and customer_ids:
+    if needs_consent and len(customer_ids) == 1:
+        from jikuai.customers.services import consent_is_active
+
+        (only,) = customer_ids
+        data.credit_consents = {only} if consent_is_active(customer_id=only, purpose="credit_report") else set()
+    elif needs_consent and customer_ids:
+        # the same predicate as customers.services.consent_is_active, for a whole batch in one query
         data.credit_consents = set(
             Consent.objects.filter(customer_id__in=customer_ids, purpose="credit_report", withdrawn_at__isnull=True).values_list(
                 "customer_id", flat=True

@@ -236,3 +236,20 @@ def test_replay_action(client, province):
     response = client.get(reverse("admin:riskrules_decisionrecord_replay", args=[decision.decision_id]), follow=True)
     assert "一致" in response.content.decode()
     assert DecisionRecord.objects.filter(subject_id="RP").count() == 1
+
+
+def test_field_page_shows_a_decision_to_staff_of_the_institution(client):
+    institution = InstitutionFactory()
+    reviewer = make_staff(role=roles.CREDIT_REVIEWER, institution=institution)
+    own = facade.decide(
+        "gxd_limit", Subject("application", "FIELD", institution_id=institution.pk), {"grade": "E", "monthly_income_fen": 1}
+    )
+    other = facade.decide("gxd_limit", Subject("application", "FIELD2", institution_id=InstitutionFactory().pk), {"grade": "E"})
+    assert client.get(reverse("riskrules:decision", args=[own.decision_id])).status_code == 302  # login first
+    client.force_login(reviewer.user)
+    page = client.get(reverse("riskrules:decision", args=[own.decision_id]))
+    assert page.status_code == 200 and "评级为E级，不予授信" in page.content.decode()
+    assert client.get(reverse("riskrules:decision", args=[other.decision_id])).status_code == 404
+    manager = make_staff(role=roles.ACCOUNT_MANAGER, institution=institution)
+    client.force_login(manager.user)
+    assert client.get(reverse("riskrules:decision", args=[own.decision_id])).status_code == 403
