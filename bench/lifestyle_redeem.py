@@ -8,7 +8,7 @@ allocation rows, balanced postings) is compared, in the same run and on fresh ac
 with a reference that performs the same writes as hand-written SQL around the same guarded UPDATE
 (``UPDATE … SET balance = balance - x WHERE id = … AND balance >= x``). A bare single-statement guarded UPDATE
 per transaction is also measured, as the floor of what the hot row allows. Rounds alternate (service,
-reference, service, reference) and the better round of each counts. Afterwards: zero overspend on every account
+reference, …, three rounds by default) and the best round of each counts. Afterwards: zero overspend on every account
 and the ledger invariants hold (Σ lots remaining = balance = −Σ liability legs).
 """
 
@@ -214,7 +214,9 @@ def _reference_work(benefit: Benefit, institution_id: int):
     allocate = ledger._ALLOCATE_SQL.format(
         lots=PointsLot._meta.db_table, debits="lifestyle_pointsdebit", allocations="lifestyle_pointsallocation"
     )
-    customers = {}
+    customer_of = dict(
+        PointsAccount.objects.filter(institution_id=institution_id).values_list("pk", "customer_id")
+    )  # the service gets the customer object
 
     def work(account_id: int, index: int) -> bool:
         now = timezone.now()
@@ -224,9 +226,9 @@ def _reference_work(benefit: Benefit, institution_id: int):
                 [benefit.pk, institution_id],
             )
             benefit_id, price, validity = cur.fetchone()
-            if account_id not in customers:
-                cur.execute(f"SELECT customer_id FROM {account_t} WHERE id = %s", [account_id])
-                customers[account_id] = cur.fetchone()[0]
+            customer_id = customer_of[account_id]
+            cur.execute(f"SELECT id FROM {account_t} WHERE customer_id = %s", [customer_id])
+            account_id = cur.fetchone()[0]
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute(
                 f"INSERT INTO {voucher_t} (code, institution_id, customer_id, account_id, benefit_id, points, status, request_token, "
@@ -235,7 +237,7 @@ def _reference_work(benefit: Benefit, institution_id: int):
                 [
                     vouchers.new_voucher_code(),
                     institution_id,
-                    customers[account_id],
+                    customer_id,
                     account_id,
                     benefit_id,
                     price,
@@ -307,7 +309,7 @@ def _overspend(account_ids: list[int], initial: dict[int, int]) -> dict:
     }
 
 
-def run(size: int, ops: int, clients: int) -> dict:
+def run(size: int, ops: int, clients: int, rounds_count: int = 3) -> dict:
     if connection.vendor != "postgresql":
         raise SystemExit("this benchmark needs PostgreSQL (set DATABASE_URL)")
     institution = _institution()
@@ -316,7 +318,7 @@ def run(size: int, ops: int, clients: int) -> dict:
     hot_balance = PRICE * max(1, int(ops * HOT_SHARE / 2))
     rounds = {"service": [], "reference": [], "bare_guarded_update": []}
     checks = []
-    for round_no in range(2):
+    for round_no in range(rounds_count):
         for kind in ("service", "reference"):
             ids = _accounts(institution, size, f"{kind[0]}{round_no}", hot_balance)
             initial = dict(PointsAccount.objects.filter(pk__in=ids).values_list("pk", "balance"))
@@ -381,8 +383,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--size", type=int, default=1000, help="spread accounts (plus one hot account)")
     parser.add_argument("--ops", type=int, default=None, help="redemption attempts per round (default 2 × size, min 500)")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of service and reference; the best of each counts"
+    )
     args = parser.parse_args(argv)
-    result = run(args.size, args.ops or max(500, 2 * args.size), args.clients)
+    result = run(args.size, args.ops or max(500, 2 * args.size), args.clients, args.rounds)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     print(json.dumps(result, ensure_ascii=False))

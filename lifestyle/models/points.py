@@ -53,7 +53,10 @@ class PointsLot(models.Model):
         EXPIRED = "expired", "已过期 expired"
         CANCELLED = "cancelled", "已撤销 cancelled"
 
-    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots", verbose_name="积分账户")
+    # no separate index: the business-key unique constraint and the spendable index both lead with account
+    account = models.ForeignKey(
+        PointsAccount, on_delete=models.PROTECT, related_name="lots", verbose_name="积分账户", db_index=False
+    )
     rule = models.ForeignKey(
         "lifestyle.EarningRule", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+"
     )

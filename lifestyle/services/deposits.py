@@ -306,65 +306,58 @@ def _award_chunk(
     activates_at = now + dt.timedelta(days=max(rule.hold_days, 1))
     expires_on = today + dt.timedelta(days=rule.validity_days)
     growth = f"(cur.balance_sum_fen / {days} - COALESCE(prev.balance_sum_fen, 0) / {prev_days})"
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"  # both have a multi-argument form
+    # points from the formula, capped per month; the lifetime cap (if any) is applied against earlier lots below
     points = f"(({growth}) / %s) * %s"
-    point_params: list = [rule.deposit_unit_fen, rule.deposit_points_per_unit]
-    caps = []
-    cap_params: list = []
+    params: list = []
+    inner_params: list = [rule.deposit_unit_fen, rule.deposit_points_per_unit]
     if rule.cap_per_month:
-        caps.append("%s")
-        cap_params.append(rule.cap_per_month)
+        points = f"{least}({points}, %s)"
+        inner_params.append(rule.cap_per_month)
+    segment_params: list = []
+    segment = _segment_sql(rule, segment_params)
+    customer_join = f" JOIN {customers} c ON c.id = cur.customer_id" if segment else ""
+    inner = (
+        f"SELECT cur.customer_id, {points} AS points FROM {monthly} cur"  # noqa: S608
+        f"{customer_join} LEFT JOIN {monthly} prev ON prev.customer_id = cur.customer_id AND prev.month = %s "
+        f"WHERE cur.month = %s AND cur.institution_id = %s AND cur.customer_id > %s AND cur.customer_id <= %s "
+        f"AND {growth} >= %s{segment}"
+    )
+    inner_params += [prev, month, institution_id, lo, hi, max(rule.deposit_min_growth_fen, 1), *segment_params]
+    amount = "amt.points"
     used_join = ""
     used_params: list = []
     if rule.cap_per_customer:
-        caps.append("(%s - COALESCE(used.total, 0))")
-        cap_params.append(rule.cap_per_customer)
+        amount = f"{least}(amt.points, %s - COALESCE(used.total, 0))"
+        used_params.append(rule.cap_per_customer)
         used_join = (
-            f" LEFT JOIN (SELECT account_id, SUM(base_points) AS total FROM {lots} WHERE rule_key = %s AND status <> 'cancelled' "  # noqa: S608
-            "GROUP BY account_id) used ON used.account_id = a.id"
+            f" LEFT JOIN (SELECT l.account_id, SUM(l.base_points) AS total FROM {lots} l JOIN {accounts} ua ON ua.id = l.account_id "  # noqa: S608
+            "WHERE l.rule_key = %s AND l.status <> 'cancelled' AND ua.customer_id > %s AND ua.customer_id <= %s "
+            "GROUP BY l.account_id) used ON used.account_id = a.id"
         )
-        used_params.append(rule.code)
-    if caps:
-        # LEAST/MIN over the formula and the caps; both backends have a multi-argument form
-        least = "LEAST" if connection.vendor == "postgresql" else "MIN"
-        amount_sql = f"{least}({points}, {', '.join(caps)})"
-        amount_params = point_params + cap_params
+        used_params_join = [rule.code, lo, hi]
     else:
-        amount_sql = points
-        amount_params = point_params
-    where_params: list = []
-    segment = _segment_sql(rule, where_params)
+        used_params_join = []
     reason = f"存款日均增长奖励 {month}"
     select = (
-        f"SELECT a.id, %s, %s, %s, 'deposit', %s, amt.points, amt.points, amt.points, 0, %s, '', %s, %s, %s, %s, %s, '{{}}' "  # noqa: S608
-        f"FROM (SELECT cur.customer_id, {amount_sql} AS points FROM {monthly} cur "
-        f"JOIN {accounts} a ON a.customer_id = cur.customer_id "
-        f"JOIN {customers} c ON c.id = cur.customer_id "
-        f"LEFT JOIN {monthly} prev ON prev.customer_id = cur.customer_id AND prev.month = %s"
-        f"{used_join} "
-        f"WHERE cur.month = %s AND cur.institution_id = %s AND cur.customer_id > %s AND cur.customer_id <= %s "
-        f"AND {growth} >= %s{segment}) amt "
-        f"JOIN {accounts} a ON a.customer_id = amt.customer_id WHERE amt.points > 0"
+        f"SELECT a.id, %s, %s, %s, 'deposit', %s, {amount}, {amount}, {amount}, 0, %s, '', %s, %s, %s, %s, %s, '{{}}' "  # noqa: S608
+        f"FROM ({inner}) amt JOIN {accounts} a ON a.customer_id = amt.customer_id{used_join} WHERE {amount} > 0"
     )
     params = [
         rule.pk,
         rule.code,
         Topic.DEPOSIT_GROWTH.value,
         month,
+        *used_params * 3,
         rule.funding_source,
         status,
         db_datetime(now),
         db_datetime(activates_at),
         db_date(expires_on),
         reason,
-        *amount_params,
-        prev,
+        *inner_params,
+        *used_params_join,
         *used_params,
-        month,
-        institution_id,
-        lo,
-        hi,
-        max(rule.deposit_min_growth_fen, 1),
-        *where_params,
     ]
     insert = (
         f"INSERT INTO {lots} (account_id, rule_id, rule_key, source, source_ref, period, amount, remaining, base_points, "

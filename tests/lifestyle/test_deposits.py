@@ -174,3 +174,22 @@ def test_month_not_ended_is_refused(institution):
     with pytest.raises(deposits.Conflict):
         deposits.deposit_growth_close(institution=institution, month=deposits.month_of(today))
     assert not DepositMonthClose.objects.exists()
+
+
+def test_lifetime_cap_across_months(institution, branch):
+    saver = make_customer(institution=institution, branch=branch, name="储户")
+    feed = _rows(saver, "6228480011112222", "2026-01", "0.00")
+    feed += _rows(saver, "6228480011112222", "2026-02", "50000.00")
+    feed += _rows(saver, "6228480011112222", "2026-03", "100000.00")
+    for start in range(0, len(feed), 500):
+        deposits.deposit_balances_ingest(institution=institution, rows=feed[start : start + 500], today=dt.date(2026, 4, 2))
+    _signed_rule(institution, code="capped-deposit", cap_per_month=400, cap_per_customer=600)
+    feb = deposits.deposit_growth_close(
+        institution=institution, month="2026-02", now=timezone.make_aware(dt.datetime(2026, 3, 3))
+    )
+    mar = deposits.deposit_growth_close(
+        institution=institution, month="2026-03", now=timezone.make_aware(dt.datetime(2026, 4, 3))
+    )
+    assert (feb.points_awarded, mar.points_awarded) == (400, 200)  # 500 → 400 (month cap), then 500 → 200 (lifetime 600)
+    assert sorted(PointsLot.objects.values_list("period", "amount")) == [("2026-02", 400), ("2026-03", 200)]
+    assert_ledger_ok()
