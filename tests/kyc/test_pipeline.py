@@ -14,6 +14,7 @@ from jikuai.customers.kyc.models import KycRecord, KycState
 from jikuai.customers.models import Customer
 from jikuai.org import roles
 from tests.factories import make_customer, make_staff
+from tests.kyc import factories as images
 from tests.kyc.conftest import (
     HOLDER_ADDRESS,
     HOLDER_BIRTH,
@@ -163,3 +164,20 @@ def test_field_record_without_a_face_needs_review_and_only_another_person_may_ap
     event = OutboxEvent.objects.get(topic="customers.kyc_verified")
     assert event.payload["kyc_record_id"] == record.pk
     assert event.payload["account_manager_id"] == maker.pk  # attributed to the staff member who did it
+
+
+def test_a_forged_card_and_a_photo_that_is_no_card_go_to_review(holder, django_capture_on_commit_callbacks):
+    # the number's last digit was edited (the check character no longer fits) and the emblem side is a coffee cup
+    forged_number = HOLDER_ID[:-1] + ("3" if HOLDER_ID[-1] != "3" else "5")
+    card = images.draw_id_front(name=HOLDER_NAME, id_number=forged_number, gender="女", address=HOLDER_ADDRESS)
+    record = submit_and_process(
+        django_capture_on_commit_callbacks,
+        holder,
+        front=images.jpeg_bytes(images.photo_of(card)),
+        back=images.jpeg_bytes(images.no_face_image()),
+    )
+    assert record.state == KycState.NEEDS_REVIEW
+    assert {"id_number_invalid", "back_unreadable", "mismatch"} <= reason_codes(record)
+    assert record.ocr_id_number == forged_number and record.ocr_id_number_valid is False
+    assert "校验位" in next(r["message"] for r in record.review_reasons if r["code"] == "id_number_invalid")
+    assert record.face_match is True  # the right face does not make a forged card acceptable
