@@ -36,7 +36,6 @@ from riskrules.models import (
     ReasonCode,
     RuleHitDaily,
     RuleSet,
-    RuleTestCase,
     RuleVersion,
     Simulation,
     Variable,
@@ -334,17 +333,6 @@ class VersionForm(forms.ModelForm):
         return data
 
 
-class TestCaseInline(TabularInline):
-    model = RuleTestCase
-    extra = 0
-    can_delete = False
-    fields = ["position", "name", "inputs", "expected"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(RuleVersion)
 class RuleVersionAdmin(ModelAdmin):
     form = VersionForm
@@ -354,7 +342,6 @@ class RuleVersionAdmin(ModelAdmin):
     list_select_related = ["rule_set", "author", "approver"]
     list_per_page = 50
     show_full_result_count = False
-    inlines = [TestCaseInline]
     actions_detail = [
         "edit_tables",
         "run_tests",
@@ -377,7 +364,17 @@ class RuleVersionAdmin(ModelAdmin):
         if obj is None:
             return ["rule_set", "change_note", "content", "test_cases_json"]
         if obj.is_editable and self.has_change_permission(request, obj):
-            return ["status", "short_hash", "author", "parent", "change_note", "validation", "content", "test_cases_json"]
+            return [
+                "status",
+                "short_hash",
+                "author",
+                "parent",
+                "change_note",
+                "validation",
+                "test_cases_table",
+                "content",
+                "test_cases_json",
+            ]
         return [
             "status",
             "short_hash",
@@ -394,6 +391,7 @@ class RuleVersionAdmin(ModelAdmin):
             "change_note",
             "input_variables",
             "test_summary",
+            "test_cases_table",
             "content_pretty",
         ]
 
@@ -479,7 +477,25 @@ class RuleVersionAdmin(ModelAdmin):
         obj.__dict__.update({k: v for k, v in updated.__dict__.items() if not k.startswith("_") and k != "status"})
 
     def save_related(self, request, form, formsets, change):
-        return None  # test cases are written by the services
+        return None  # test cases are written by the services together with the content
+
+    @admin.display(description="测试用例 test cases")
+    def test_cases_table(self, obj):
+        results = {case["name"]: case for case in (obj.test_report or {}).get("cases", [])}
+        rows = format_html_join(
+            "",
+            "<tr><td class='pr-4'>{}</td><td class='pr-4'><code>{}</code></td><td class='pr-4'><code>{}</code></td><td>{}</td></tr>",
+            (
+                (
+                    case.name,
+                    json.dumps(case.inputs, ensure_ascii=False),
+                    json.dumps(case.expected, ensure_ascii=False),
+                    "✔" if results.get(case.name, {}).get("passed") else ("✘" if case.name in results else "—"),
+                )
+                for case in obj.test_cases.all()
+            ),
+        )
+        return format_html('<table class="text-xs">{}</table>', rows) if rows else "—"
 
     # -- helpers --
     def _version(self, request, object_id) -> RuleVersion:

@@ -253,3 +253,49 @@ def test_field_page_shows_a_decision_to_staff_of_the_institution(client):
     manager = make_staff(role=roles.ACCOUNT_MANAGER, institution=institution)
     client.force_login(manager.user)
     assert client.get(reverse("riskrules:decision", args=[own.decision_id])).status_code == 403
+
+
+def test_draft_json_is_edited_under_guard_rails(client, province, draft):
+    import json
+
+    version = draft[0]
+    url = reverse("admin:riskrules_ruleversion_change", args=[version.pk])
+    assert client.get(url).status_code == 200
+    content = age_graph()
+    content["nodes"][1]["content"]["rules"].pop()  # no catch-all
+    response = client.post(url, {"change_note": "x", "content": json.dumps(content), "test_cases_json": json.dumps(AGE_TESTS)})
+    assert response.status_code == 200 and "兜底" in response.content.decode()
+    version.refresh_from_db()
+    assert len(version.content["nodes"][1]["content"]["rules"]) == 3
+    content = age_graph()
+    content["nodes"][1]["content"]["rules"][0]["in_age"] = "< 19"
+    response = client.post(url, {"change_note": "19岁", "content": json.dumps(content), "test_cases_json": json.dumps(AGE_TESTS)})
+    assert response.status_code == 302
+    version.refresh_from_db()
+    assert version.content["nodes"][1]["content"]["rules"][0]["in_age"] == "< 19" and version.change_note == "19岁"
+
+
+def test_new_version_through_the_admin(client, province):
+    import json
+
+    rule_set = make_ruleset("t_admin_add")
+    response = client.post(
+        reverse("admin:riskrules_ruleversion_add"),
+        {
+            "rule_set": rule_set.pk,
+            "change_note": "新建",
+            "content": json.dumps(age_graph()),
+            "test_cases_json": json.dumps(AGE_TESTS),
+        },
+    )
+    assert response.status_code == 302
+    version = RuleVersion.objects.get(rule_set=rule_set)
+    assert version.author == province and version.test_cases.count() == 2
+    bad = age_graph()
+    bad["nodes"].append({"id": "js", "type": "functionNode", "name": "js", "content": {"source": "x"}})
+    response = client.post(
+        reverse("admin:riskrules_ruleversion_add"),
+        {"rule_set": rule_set.pk, "change_note": "坏", "content": json.dumps(bad), "test_cases_json": "[]"},
+    )
+    assert response.status_code == 200 and "JavaScript" in response.content.decode()
+    assert RuleVersion.objects.filter(rule_set=rule_set).count() == 1
