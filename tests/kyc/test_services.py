@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import os
 import re
 
 import pytest
@@ -35,6 +36,7 @@ def test_submission_stores_three_private_files_and_queues_processing(holder, pri
     assert set(documents) == {"id_front", "id_back", "selfie"}
     files = stored_files(private_media)
     assert len(files) == 3
+    assert {os.stat(path).st_mode & 0o777 for path in files} == {0o600}  # readable by the service account only
     for document in documents.values():
         assert re.fullmatch(r"kyc/\d{4}/\d{2}/[0-9a-f]{32}\.jpg", document.file.name)  # random, says nothing
         content = services.document_content(document)
