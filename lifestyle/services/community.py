@@ -163,7 +163,6 @@ def activity_confirm(*, activity_id: int, organiser, signup_ids: list[int] | Non
                     "activity_id": activity.pk,
                     "customer_id": customer.pk,
                     "kind": activity.kind,
-                    "title": f"参加活动：{activity.title}",
                     "institution_id": activity.institution_id,
                     "branch_id": customer.branch_id,
                     "account_manager_id": activity.organiser_id,

@@ -105,12 +105,15 @@ def source_from_event(topic: str, payload: dict, *, event_id: int | None = None)
             reference={**reference, "referee_customer_id": customer_id},
         )
     if topic == Topic.ACTIVITY_ATTENDED:
+        from lifestyle.models import Activity
+
         activity_id = _int(payload.get("activity_id"))
+        title = Activity.objects.filter(pk=activity_id).values_list("title", flat=True).first()
         return EarningSource(
             customer_id=customer_id,
             source_ref=f"activity:{activity_id}",
             context={"kind": str(payload.get("kind", ""))},
-            reason=str(payload.get("title") or "参加社区活动"),
+            reason=f"参加活动：{title}" if title else "参加社区活动",
             reference={**reference, "activity_id": activity_id},
         )
     return None
