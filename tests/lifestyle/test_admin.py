@@ -177,3 +177,67 @@ def test_role_grants_are_registered():
     operations = set(Group.objects.get(name=roles.OPERATIONS).permissions.values_list("codename", flat=True))
     assert "view_settlementbatch" in operations and "change_settlementbatch" not in operations
     assert "sign_off_rule" in set(Group.objects.get(name=roles.RISK_OFFICER).permissions.values_list("codename", flat=True))
+
+
+def test_change_and_add_pages_render(client, institution, customer, branch):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from lifestyle.models import Activity, Benefit, Campaign, PointsLot, SettlementBatch, Voucher
+    from lifestyle.services import community, settlement, vouchers
+    from tests.lifestyle.factories import make_benefit, set_point_value
+
+    admin_staff = _login(client, institution, roles.PROVINCE_ADMIN, branch=branch)
+    give_points(customer, 1000)
+    shop = make_merchant(institution=institution)
+    set_point_value(institution)
+    benefit = make_benefit(institution=institution, merchants=[shop], points_price=100)
+    voucher = vouchers.voucher_issue(customer=customer, benefit_id=benefit.pk, request_token=vouchers.new_request_token())
+    vouchers.voucher_verify(merchant=shop, user=None, token=vouchers.voucher_qr_token(voucher=voucher).value)
+    today = timezone.localdate()
+    batch = settlement.settlement_batch_create(merchant_id=shop.pk, period_start=today, period_end=today + dt.timedelta(days=1))
+    rule = make_rule(topic="customers.kyc_verified", institution=institution)
+    campaign = Campaign.objects.create(
+        code="c1", name="活动", starts_at=timezone.now(), ends_at=timezone.now() + dt.timedelta(days=1), budget_total=100
+    )
+    activity = community.activity_create(
+        organiser=admin_staff, village=make_region(), kind="life", title="讲座", venue="村委会",
+        starts_at=timezone.now(), ends_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    pages = [
+        f"/admin/lifestyle/earningrule/{rule.pk}/change/",
+        "/admin/lifestyle/earningrule/add/",
+        f"/admin/lifestyle/campaign/{campaign.pk}/change/",
+        "/admin/lifestyle/campaign/add/",
+        f"/admin/lifestyle/merchant/{shop.pk}/change/",
+        "/admin/lifestyle/merchant/add/",
+        f"/admin/lifestyle/merchant/{shop.pk}/staff/",
+        f"/admin/lifestyle/benefit/{benefit.pk}/change/",
+        "/admin/lifestyle/benefit/add/",
+        f"/admin/lifestyle/voucher/{voucher.pk}/change/",
+        f"/admin/lifestyle/voucher/{voucher.pk}/reverse/",
+        f"/admin/lifestyle/settlementbatch/{batch.pk}/change/",
+        f"/admin/lifestyle/settlementbatch/{batch.pk}/pdf/",
+        f"/admin/lifestyle/pointslot/{PointsLot.objects.first().pk}/change/",
+        f"/admin/lifestyle/pointslot/{PointsLot.objects.first().pk}/reverse/",
+        f"/admin/lifestyle/activity/{activity.pk}/change/",
+        "/admin/lifestyle/activity/add/",
+    ]
+    for url in pages:
+        assert client.get(url).status_code == 200, url
+    # reversal of a redemption from the admin form
+    client.post(f"/admin/lifestyle/voucher/{voucher.pk}/reverse/", {"action": "reverse", "comment": "顾客退货"})
+    voucher.refresh_from_db()
+    assert voucher.status == Voucher.Status.REVERSED
+    # a new earning rule through the admin form is validated by the service
+    response = client.post(
+        "/admin/lifestyle/earningrule/add/",
+        {"code": "bad-expr", "name": "坏表达式", "topic": "customers.kyc_verified", "condition_expression": "a >",
+         "points_fixed": 5, "validity_days": 365, "hold_days": 0, "funding_source": "bank_marketing", "segment_occupations": "[]",
+         "deposit_min_growth_fen": 0, "is_active": "on"},
+        follow=True,
+    )
+    assert "表达式有误" in response.content.decode()
+    assert not EarningRule.objects.filter(code="bad-expr").exists()
+    assert Benefit.objects.count() == 1 and Activity.objects.count() == 1 and SettlementBatch.objects.count() == 1
