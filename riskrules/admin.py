@@ -256,9 +256,7 @@ class RuleSetAdmin(ScopedModelAdmin):
     @action(description="基于冠军版本新建草稿 new draft from champion", url_path="new-draft")
     def new_draft(self, request, object_id):
         rule_set = get_object_or_404(self.get_queryset(request), pk=object_id)
-        if not self.has_change_permission(request, rule_set) and not (
-            rule_set.institution_id is None and request.user.has_perm("riskrules.add_ruleversion")
-        ):
+        if not (self.has_change_permission(request, rule_set) and request.user.has_perm("riskrules.add_ruleversion")):
             raise PermissionDenied
         deployment = rule_set.deployments.filter(channel="default").first()
         source = deployment.champion if deployment else rule_set.versions.order_by("-number").first()

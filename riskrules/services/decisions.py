@@ -346,6 +346,7 @@ class ReplayResult:
     differences: dict
     replayed: dict
     recorded: dict
+    engine_version: str = ""  # the engine that made the decision; replay runs on engine.ENGINE_VERSION
 
 
 def decision_replay(*, decision_id: int, strict: bool = True) -> ReplayResult:
@@ -381,7 +382,7 @@ def decision_replay(*, decision_id: int, strict: bool = True) -> ReplayResult:
     differences = {
         key: {"recorded": recorded[key], "replayed": replayed[key]} for key in recorded if recorded[key] != replayed[key]
     }
-    result = ReplayResult(record.pk, not differences, differences, replayed, recorded)
+    result = ReplayResult(record.pk, not differences, differences, replayed, recorded, record.engine_version)
     if strict and differences:
         raise ReplayMismatch(
             f"重放结果与记录不一致：{', '.join(differences)}",

@@ -208,6 +208,18 @@ def _cases_of(version: RuleVersion) -> list[dict]:
     ]
 
 
+# --- scope ----------------------------------------------------------------------------------------
+
+
+def check_actor_scope(actor: Staff, rule_set: RuleSet) -> None:
+    """Province-wide rule sets are changed by province staff only; an institution's by its own staff."""
+    if actor.institution_id is not None and actor.institution_id != rule_set.institution_id:
+        raise PermissionDeniedError(
+            "只有省联社员工可以修改全省规则；法人行社员工只能修改本机构的规则集。",
+            "only province staff change province-wide rules; institution staff change their own rule sets",
+        )
+
+
 # --- rule sets ----------------------------------------------------------------------------------
 
 
@@ -299,6 +311,7 @@ def version_create(
     parent: RuleVersion | None = None,
 ) -> RuleVersion:
     """Create a draft version after the guard-rails pass; nothing is written otherwise."""
+    check_actor_scope(author, rule_set)
     cases = _clean_cases(test_cases)
     input_variables, outcomes = validate(content=content, test_cases=cases, max_reasons=rule_set.max_reasons)
     with transaction.atomic():
@@ -325,6 +338,7 @@ def version_copy(*, version_id: int, author: Staff, change_note: str = "") -> Ru
     source = RuleVersion.objects.select_related("rule_set").filter(pk=version_id).first()
     if source is None:
         raise NotFound("规则版本不存在。", "rule version not found")
+    check_actor_scope(author, source.rule_set)
     return version_create(
         rule_set=source.rule_set,
         content=copy.deepcopy(source.content),
@@ -346,6 +360,7 @@ def version_update(
     """Change a draft's content and/or test cases. Guard-rails run before anything is written."""
     with transaction.atomic():
         version = _lock(version_id)
+        check_actor_scope(actor, version.rule_set)
         _require_draft(version)
         new_content = content if content is not None else version.content
         cases = (
@@ -450,6 +465,7 @@ def version_submit(*, version_id: int, actor: Staff, comment: str = "") -> RuleV
     """提交复核: the author (or another officer) submits a draft whose test cases all pass."""
     with transaction.atomic():
         version = _lock(version_id)
+        check_actor_scope(actor, version.rule_set)
         if version.status == RuleVersion.Status.IN_REVIEW:
             return version
         _require_draft(version)
@@ -462,6 +478,7 @@ def version_submit(*, version_id: int, actor: Staff, comment: str = "") -> RuleV
 def version_send_back(*, version_id: int, actor: Staff, comment: str = "") -> RuleVersion:
     with transaction.atomic():
         version = _lock(version_id)
+        check_actor_scope(actor, version.rule_set)
         if version.status == RuleVersion.Status.DRAFT:
             return version
         _transition(version, "send_back", actor, comment)
@@ -473,6 +490,7 @@ def version_approve(*, version_id: int, actor: Staff, comment: str = "") -> Rule
     """复核通过 (四眼原则): the approver must not be the author; the test cases must pass again."""
     with transaction.atomic():
         version = _lock(version_id)
+        check_actor_scope(actor, version.rule_set)
         if version.status == RuleVersion.Status.APPROVED:
             return version
         if version.author_id == actor.pk:
@@ -492,6 +510,7 @@ def version_publish(
     """发布: the approved version becomes the champion of the channel; the previous champion is retired."""
     with transaction.atomic():
         version = _lock(version_id)
+        check_actor_scope(actor, version.rule_set)
         if version.status == RuleVersion.Status.PUBLISHED:
             return version
         if version.status != RuleVersion.Status.APPROVED:
@@ -534,6 +553,7 @@ def version_publish(
 def version_retire(*, version_id: int, actor: Staff, comment: str = "") -> RuleVersion:
     with transaction.atomic():
         version = _lock(version_id)
+        check_actor_scope(actor, version.rule_set)
         if version.status == RuleVersion.Status.RETIRED:
             return version
         if Deployment.objects.filter(champion_id=version.pk).exists():
@@ -569,6 +589,7 @@ def deployment_set_challenger(
         )
     if mode not in Deployment.Mode.values:
         raise ApplicationError("部署模式无效。", "unknown mode", code="invalid_mode", extra={"field": "mode"})
+    check_actor_scope(actor, rule_set)
     with transaction.atomic():
         deployment = Deployment.objects.select_for_update().filter(rule_set=rule_set, channel=channel).first()
         if deployment is None:
@@ -600,6 +621,7 @@ def deployment_approve_split(*, deployment_id: int, actor: Staff) -> Deployment:
         deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
         if deployment is None:
             raise NotFound("部署不存在。", "deployment not found")
+        check_actor_scope(actor, deployment.rule_set)
         if deployment.mode != Deployment.Mode.SPLIT or not deployment.challenger_id:
             raise Conflict("该部署没有待复核的分流。", "no split waiting for approval")
         if deployment.split_approved_by_id:

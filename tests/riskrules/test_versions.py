@@ -173,3 +173,22 @@ def test_diff_shows_changed_rows():
     assert table["rows_changed"][0]["changes"][0]["old"] == "< 18" and table["rows_changed"][0]["changes"][0]["new"] == "< 20"
     assert [r["row"] for r in table["rows_added"]] == ["r9"]
     assert diff_versions(old, age_graph())["identical"]
+
+
+def test_institution_staff_cannot_change_province_rules_but_can_change_their_own():
+    from jikuai.core.exceptions import PermissionDeniedError
+    from tests.factories import InstitutionFactory
+
+    institution = InstitutionFactory()
+    maker, checker = officers(institution)
+    province_set = make_ruleset("t_province")
+    with pytest.raises(PermissionDeniedError):
+        svc.version_create(rule_set=province_set, content=age_graph(), author=maker, test_cases=AGE_TESTS)
+    assert not RuleVersion.objects.filter(rule_set=province_set).exists()
+    own = make_ruleset("t_province", institution=institution)
+    version = svc.version_create(rule_set=own, content=age_graph(), author=maker, test_cases=AGE_TESTS)
+    svc.version_submit(version_id=version.pk, actor=maker)
+    outsider, _ = officers(InstitutionFactory())
+    with pytest.raises(PermissionDeniedError):
+        svc.version_approve(version_id=version.pk, actor=outsider)
+    assert svc.version_approve(version_id=version.pk, actor=checker).status == RuleVersion.Status.APPROVED

@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("decision_ids", nargs="+", type=int)
 
     def handle(self, *args, **options):
+        from riskrules.engine import ENGINE_VERSION
         from riskrules.services.decisions import decision_replay
 
         failures = 0
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             except ApplicationError as exc:
                 raise CommandError(exc.message) from None
             line = {"decision_id": decision_id, "identical": result.identical}
+            if result.engine_version != ENGINE_VERSION:
+                line["engine"] = {"recorded": result.engine_version, "replayed": ENGINE_VERSION}
             if not result.identical:
                 failures += 1
                 line["differences"] = result.differences
