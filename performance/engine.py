@@ -8,11 +8,12 @@ preview of the current month for one peer group, never persisted).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 
 from jikuai.core.exceptions import ApplicationError
@@ -91,7 +92,7 @@ def position_of(staff: Staff) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Aggregate:
     value: Decimal = ZERO
     base: Decimal = ZERO
@@ -110,6 +111,10 @@ def base_indicators(indicators: dict[int, Indicator]) -> dict[int, Indicator]:
     return wanted
 
 
+PG_WORK_MEM = "64MB"  # the close's GROUP BY and window sort stay in memory (set per transaction)
+PG_SESSION = (f"SET LOCAL work_mem = '{PG_WORK_MEM}'", "SET LOCAL jit = off")  # JIT compiles cost more than they save here
+
+
 def aggregate_facts(
     *,
     institution_id: int,
@@ -126,6 +131,15 @@ def aggregate_facts(
     daily averages take Σ balance-days of the period ÷ days; period-end measures take, per business object,
     the latest snapshot (all its credited rows) dated on or before the end."""
     assert group in ("staff_id", "branch_id")
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for statement in PG_SESSION:
+                    cursor.execute(statement)
+        return _aggregate(institution_id, indicators, start, end, group, watermark, previous_watermark, group_ids)
+
+
+def _aggregate(institution_id, indicators, start, end, group, watermark, previous_watermark, group_ids):
     result: dict[tuple[int, int], Aggregate] = defaultdict(Aggregate)
     flow = [i.pk for i in indicators.values() if i.measure in (Indicator.Measure.SUM, Indicator.Measure.COUNT)]
     averages = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.DAILY_AVERAGE]
@@ -136,25 +150,26 @@ def aggregate_facts(
     if group_ids is not None:
         base = base.filter(**{f"{group}__in": group_ids})
     in_period = Q(fact_date__gte=start, fact_date__lte=end)
-    flow_dates = in_period | Q(fact_date__lt=start, id__gt=previous_watermark) if previous_watermark is not None else in_period
-    queries = []
-    if flow:
-        queries.append(base.filter(flow_dates, indicator_id__in=flow))
-    if averages:
-        queries.append(base.filter(in_period, indicator_id__in=averages))
-    for qs in queries:
-        rows = qs.values_list(group, "indicator_id").annotate(v=Sum("value"), b=Sum("base_value"), n=Count("id")).order_by()
-        for grp, indicator_id, value, base_value, count in rows.iterator(chunk_size=10000):
-            agg = result[(grp, indicator_id)]
-            agg.value += value or ZERO
-            agg.base += base_value or ZERO
-            agg.count += count
+    if flow or averages:
+        # one scan for flows and daily averages; late facts (earlier dates, after the previous watermark) count for flows
+        condition = in_period & Q(indicator_id__in=flow + averages)
+        if previous_watermark is not None and flow:
+            condition |= Q(fact_date__lt=start, id__gt=previous_watermark, indicator_id__in=flow)
+        rows = (
+            base.filter(condition)
+            .values_list(group, "indicator_id")
+            .annotate(v=Sum("value"), b=Sum("base_value"), n=Count("id"))
+            .order_by()
+        )
+        for grp, indicator_id, value, base_value, count in rows:
+            result[(grp, indicator_id)] = Aggregate(value or ZERO, base_value or ZERO, count)
     if averages:
         days = Decimal((end - start).days + 1)
+        average_ids = set(averages)
         for (_, indicator_id), agg in result.items():
-            if indicator_id in averages:
-                agg.value /= days
-                agg.base /= days
+            if indicator_id in average_ids:
+                agg.value = round_to(agg.value / days, 4)
+                agg.base = round_to(agg.base / days, 4)
     if snapshots:
         for grp, indicator_id, value, count in _snapshot_rows(institution_id, snapshots, end, group, watermark, group_ids):
             agg = result[(grp, indicator_id)]
@@ -164,39 +179,36 @@ def aggregate_facts(
 
 
 def _snapshot_rows(institution_id, indicator_ids, end, group, watermark, group_ids):
+    """Period-end measures: per business object (indicator, subject) the latest snapshot on or before the end —
+    identified by the source key of its newest row — and all of that snapshot's credited rows summed per
+    subject. One scan with a window function (PostgreSQL and SQLite)."""
     table = Fact._meta.db_table
-    params: list = [institution_id, end]
+    params: list = [institution_id, end, *indicator_ids]
     marks = ",".join(["%s"] * len(indicator_ids))
-    params += list(indicator_ids)
     watermark_sql = ""
     if watermark is not None:
         watermark_sql = "AND id <= %s"
         params.append(watermark)
-    outer_params: list = [institution_id]
     group_sql = ""
     if group_ids is not None:
         if not group_ids:
             return []
-        group_sql = f"AND f.{group} IN ({','.join(['%s'] * len(group_ids))})"
-        outer_params += list(group_ids)
-    # ranking happens over every snapshot row of a business object; the winner's source key identifies the
-    # snapshot, whose rows (one per credited staff member) are then summed per subject
+        group_sql = f"AND grp IN ({','.join(['%s'] * len(group_ids))})"
+        params += list(group_ids)
     sql = f"""
-        SELECT f.{group}, f.indicator_id, SUM(f.value), COUNT(*)
-        FROM {table} f
-        JOIN (
-            SELECT indicator_id, source_key FROM (
-                SELECT indicator_id, source_key,
-                       ROW_NUMBER() OVER (PARTITION BY indicator_id, subject_kind, subject_id ORDER BY fact_date DESC, id DESC) AS rn
-                FROM {table}
-                WHERE institution_id = %s AND fact_date <= %s AND indicator_id IN ({marks}) {watermark_sql}
-            ) ranked WHERE rn = 1
-        ) latest ON latest.indicator_id = f.indicator_id AND latest.source_key = f.source_key
-        WHERE f.institution_id = %s AND f.{group} IS NOT NULL {group_sql}
-        GROUP BY f.{group}, f.indicator_id
+        SELECT grp, indicator_id, SUM(value), COUNT(*) FROM (
+            SELECT {group} AS grp, indicator_id, value, source_key,
+                   FIRST_VALUE(source_key) OVER (
+                       PARTITION BY indicator_id, subject_kind, subject_id ORDER BY fact_date DESC, id DESC
+                   ) AS latest_key
+            FROM {table}
+            WHERE institution_id = %s AND fact_date <= %s AND indicator_id IN ({marks}) {watermark_sql}
+        ) snapshots
+        WHERE source_key = latest_key AND grp IS NOT NULL {group_sql}
+        GROUP BY grp, indicator_id
     """  # noqa: S608 (identifiers are fixed names; values are parameters)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + outer_params)
+        cursor.execute(sql, params)
         return [(g, i, v if isinstance(v, Decimal) or v is None else Decimal(str(v)), n) for g, i, v, n in cursor.fetchall()]
 
 
@@ -206,8 +218,7 @@ def actual_of(indicator: Indicator, grp: int, aggregates: dict[tuple[int, int], 
         denominator = aggregates.get((grp, indicator.denominator_id)) or Aggregate()
         value = numerator.value * indicator.ratio_scale / denominator.value if denominator.value else ZERO
         return Aggregate(value=round_to(value, 6), count=numerator.count + denominator.count)
-    agg = aggregates.get((grp, indicator.pk)) or Aggregate()
-    return Aggregate(value=round_to(agg.value, 4), base=round_to(agg.base, 4), count=agg.count)
+    return aggregates.get((grp, indicator.pk)) or Aggregate()  # sums of 4-place values are exact; averages rounded
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,13 +245,13 @@ class ItemSpec:
             kind=row["kind"],
             weight=Decimal(row["weight"]),
             formula_kind=row["formula_kind"],
-            params=row["params"],
+            params=formulas.prepare(row["params"]),
             needs_target=row["needs_target"],
             higher_is_better=indicators[row["indicator_id"]].direction == Indicator.Direction.HIGHER,
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class LineInput:
     actual: Decimal
     base: Decimal | None
@@ -253,7 +264,7 @@ class LineInput:
         return self.actual + self.adjustment
 
 
-@dataclass
+@dataclass(slots=True)
 class LineOutput:
     score: Decimal | None
     ratio: Decimal | None = None
@@ -339,6 +350,7 @@ class Computation:
     inputs: dict[tuple, dict[int, LineInput]]
     outputs: dict[tuple, SubjectOutput]
     indicators: dict[int, Indicator]
+    timings: dict[str, int] = field(default_factory=dict)  # milliseconds per phase
 
 
 def compute(
@@ -364,6 +376,7 @@ def compute(
         group_ids = sorted(
             {(s.branch_id if by_branch else s.staff_id) for s in subjects if (s.branch_id if by_branch else s.staff_id)}
         )
+    started = time.perf_counter()
     aggregates = aggregate_facts(
         institution_id=institution_id,
         indicators=indicators,
@@ -374,27 +387,63 @@ def compute(
         previous_watermark=previous_watermark,
         group_ids=group_ids,
     )
+    aggregated = time.perf_counter()
     book = TargetBook(institution_id, scheme_indicators, start, end)
     inputs: dict[tuple, dict[int, LineInput]] = {}
+    branch_targets = snapshot["position"] == Position.BRANCH or snapshot["aggregation"] == Scheme.Aggregation.BRANCH
+    # per item, once: what to read (the loop below runs staff × items times)
+    plans = []
+    for item in items:
+        indicator = scheme_indicators[item.indicator_id]
+        plans.append(
+            (
+                item.item_id,
+                indicator,
+                indicator.measure == Indicator.Measure.RATIO,
+                indicator.measure == Indicator.Measure.DAILY_AVERAGE,
+                book.single_month(item.indicator_id),
+            )
+        )
+    empty = Aggregate()
     for subject in subjects:
         grp = subject.branch_id if by_branch else subject.staff_id
-        if snapshot["position"] == Position.BRANCH or snapshot["aggregation"] == Scheme.Aggregation.BRANCH:
+        if branch_targets:
             keys = TargetBook.branch_keys(subject.branch_id)
         else:
             keys = TargetBook.staff_keys(subject.staff_id, subject.staff_rank, subject.branch_id)
         lines = {}
-        for item in items:
-            indicator = scheme_indicators[item.indicator_id]
-            agg = actual_of(indicator, grp, aggregates) if grp else Aggregate()
-            lines[item.item_id] = LineInput(
-                actual=agg.value,
-                base=agg.base if indicator.measure == Indicator.Measure.DAILY_AVERAGE else None,
-                target=book.resolve(item.indicator_id, keys),
-                fact_count=agg.count,
-            )
+        for item_id, indicator, is_ratio, is_average, month_targets in plans:
+            if not grp:
+                agg = empty
+            elif is_ratio:
+                agg = actual_of(indicator, grp, aggregates)
+            else:
+                agg = aggregates.get((grp, indicator.pk), empty)
+            if month_targets is None:
+                target = book.resolve(indicator.pk, keys)
+            else:
+                target = None
+                for key in keys:
+                    target = month_targets.get(key)
+                    if target is not None:
+                        break
+            lines[item_id] = LineInput(agg.value, agg.base if is_average else None, target, agg.count)
         inputs[subject.key] = lines
-    outputs = evaluate_all(items, subjects, inputs, renormalise=snapshot["renormalise"], explain=explain)
-    return Computation(subjects=subjects, items=items, inputs=inputs, outputs=outputs, indicators=scheme_indicators)
+    resolved = time.perf_counter()
+    if explain:
+        outputs = evaluate_all(items, subjects, inputs, renormalise=snapshot["renormalise"], explain=True)
+    else:
+        with formulas.quiet():
+            outputs = evaluate_all(items, subjects, inputs, renormalise=snapshot["renormalise"])
+    evaluated = time.perf_counter()
+    timings = {
+        "aggregate_ms": round((aggregated - started) * 1000),
+        "targets_inputs_ms": round((resolved - aggregated) * 1000),
+        "evaluate_ms": round((evaluated - resolved) * 1000),
+    }
+    return Computation(
+        subjects=subjects, items=items, inputs=inputs, outputs=outputs, indicators=scheme_indicators, timings=timings
+    )
 
 
 def evaluate_all(items, subjects, inputs, *, renormalise: bool, explain: bool = False) -> dict[tuple, SubjectOutput]:

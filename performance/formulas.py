@@ -13,6 +13,8 @@ Targets that are zero or negative (F10): r = 1 + (A − T)/|T|; when T = 0 the d
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -270,11 +272,41 @@ def clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
     return max(low, min(value, high))
 
 
+_EXPLAIN = contextvars.ContextVar("performance_formula_explain", default=True)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Evaluate without building the human-readable steps (the close scores 150,000 lines; pages and the
+    what-if tester explain)."""
+    token = _EXPLAIN.set(False)
+    try:
+        yield
+    finally:
+        _EXPLAIN.reset(token)
+
+
 def fmt(value: Decimal | None) -> str:
     if value is None:
         return "—"
+    if not _EXPLAIN.get():
+        return ""
     value = round_to(value, 6).normalize()
     return format(value, "f")
+
+
+def prepare(params):
+    """Numbers in parameters (strings after validation) become Decimal once, before evaluating many lines."""
+    if isinstance(params, dict):
+        return {key: prepare(value) for key, value in params.items()}
+    if isinstance(params, list):
+        return [prepare(value) for value in params]
+    if isinstance(params, str):
+        try:
+            return Decimal(params)
+        except InvalidOperation:
+            return params
+    return params
 
 
 def achievement_ratio(actual: Decimal, target: Decimal, *, scale: Decimal | None = None) -> tuple[Decimal, str]:
@@ -301,6 +333,8 @@ def _need(inp: FormulaInput, *, target: bool = True) -> None:
 
 def _result(score: Decimal, ratio: Decimal | None, steps: list[str]) -> FormulaResult:
     rounded = round_to(score, SCORE_PLACES)
+    if not _EXPLAIN.get():
+        return FormulaResult(score=rounded, ratio=None if ratio is None else round_to(ratio, 6))
     steps.append(f"S = {fmt(rounded)}")
     return FormulaResult(score=rounded, ratio=None if ratio is None else round_to(ratio, 6), steps=tuple(steps))
 
@@ -733,7 +767,7 @@ def competition_ranks(values: Iterable[tuple[object, Decimal]], *, higher_is_bet
     return ranks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemScore:
     kind: str  # weighted | bonus | deduction | gate
     weight: Decimal

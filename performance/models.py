@@ -773,7 +773,8 @@ class Period(FSMModelMixin, models.Model):
 class SubjectResult(models.Model):
     """One assessed subject in a period (a staff member, or a branch for 网点 schemes): totals, ranks, grades."""
 
-    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="results", verbose_name="考核期")
+    # the period's index is the composite (period, peer_group, total) below
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="results", verbose_name="考核期", db_index=False)
     staff = models.ForeignKey(
         Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="performance_results", verbose_name="员工"
     )
@@ -820,9 +821,10 @@ class SubjectResult(models.Model):
 class ScoreLine(models.Model):
     """One scheme item for one subject: the snapshot inputs (actual, base, target) and the score."""
 
-    result = models.ForeignKey(SubjectResult, on_delete=models.CASCADE, related_name="lines", verbose_name="结果")
-    item = models.ForeignKey(SchemeItem, on_delete=models.PROTECT, related_name="+", verbose_name="方案指标")
-    indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+", verbose_name="指标")
+    # no single-column indexes: (result, item) is unique, and lines are always read through their result
+    result = models.ForeignKey(SubjectResult, on_delete=models.CASCADE, related_name="lines", verbose_name="结果", db_index=False)
+    item = models.ForeignKey(SchemeItem, on_delete=models.PROTECT, related_name="+", verbose_name="方案指标", db_index=False)
+    indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+", verbose_name="指标", db_index=False)
     actual = models.DecimalField("实际 actual", max_digits=20, decimal_places=4, null=True, blank=True)
     base = models.DecimalField("基期 base", max_digits=20, decimal_places=4, null=True, blank=True)
     target = models.DecimalField("目标 target", max_digits=20, decimal_places=4, null=True, blank=True)

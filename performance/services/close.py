@@ -6,6 +6,7 @@ import calendar
 import datetime as dt
 import hashlib
 import logging
+import time
 
 from django.db import connection, transaction
 from django.db.models import Max
@@ -185,31 +186,148 @@ def period_compute_start(*, period_id: int, actor) -> Period:
     return period
 
 
-def _copy_lines(rows: list[tuple]) -> None:
-    columns = [
-        "result_id",
-        "item_id",
-        "indicator_id",
-        "actual",
-        "base",
-        "target",
-        "fact_count",
-        "adjustment",
-        "ratio",
-        "peer_rank",
-        "score",
-        "gate_cap",
-        "note",
-        "revision",
-    ]
+LINE_COLUMNS = [
+    "result_id",
+    "item_id",
+    "indicator_id",
+    "actual",
+    "base",
+    "target",
+    "fact_count",
+    "adjustment",
+    "ratio",
+    "peer_rank",
+    "score",
+    "gate_cap",
+    "note",
+    "revision",
+]
+RESULT_COLUMNS = [
+    "id",
+    "period_id",
+    "staff_id",
+    "branch_id",
+    "peer_group",
+    "staff_rank",
+    "weighted_score",
+    "bonus",
+    "deduction",
+    "gate_cap",
+    "total",
+    "grade",
+    "final_grade",
+    "revision",
+    "updated_at",
+]
+
+
+def _tsv(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return str(value)
+
+
+def _copy(model, columns: list[str], rows) -> None:
+    """COPY in text format, rows rendered here (Decimal and int by str(), text escaped)."""
+    _copy_text(model, columns, ("\t".join(map(_tsv, row)) for row in rows))
+
+
+def _line_tsv(row: tuple) -> str:
+    """One score line in COPY text format; only the note is free text (escaped), the rest are numbers or NULL."""
+    result_id, item_id, indicator_id, actual, base, target, count, adjustment, ratio, rank, score, cap, note, revision = row
+    null = "\\N"
+    return (
+        f"{result_id}\t{item_id}\t{indicator_id}\t{null if actual is None else actual}\t{null if base is None else base}\t"
+        f"{null if target is None else target}\t{count}\t{adjustment}\t{null if ratio is None else ratio}\t"
+        f"{null if rank is None else rank}\t{null if score is None else score}\t{null if cap is None else cap}\t{_tsv(note)}\t{revision}"
+    )
+
+
+def _copy_text(model, columns: list[str], lines) -> None:
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            batch = []
+            for line in lines:
+                batch.append(line)
+                if len(batch) >= 5000:
+                    copy.write("\n".join(batch) + "\n")
+                    batch = []
+            if batch:
+                copy.write("\n".join(batch) + "\n")
+
+
+def _write_chunk(period: Period, chunk: list, computation) -> int:
+    """Results and their lines for one chunk of subjects: on PostgreSQL ids come from the sequence and both tables
+    are loaded with COPY (derived rows of a recomputable job: the commit need not wait for the WAL flush);
+    elsewhere bulk inserts."""
+    results = [_result_row(period, s, computation.outputs[s.key].composite) for s in chunk]
     if connection.vendor == "postgresql":
-        table = ScoreLine._meta.db_table
         with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [SubjectResult._meta.db_table, len(results)],
+            )
+            for result, (pk,) in zip(results, cursor.fetchall(), strict=True):
+                result.pk = pk
+        now = timezone.now()
+        _copy(
+            SubjectResult,
+            RESULT_COLUMNS,
+            (
+                (
+                    r.pk,
+                    period.pk,
+                    r.staff_id,
+                    r.branch_id,
+                    r.peer_group,
+                    r.staff_rank,
+                    r.weighted_score,
+                    r.bonus,
+                    r.deduction,
+                    r.gate_cap,
+                    r.total,
+                    "",
+                    "",
+                    0,
+                    now,
+                )
+                for r in results
+            ),
+        )
     else:
-        ScoreLine.objects.bulk_create([ScoreLine(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
+        results = SubjectResult.objects.bulk_create(results)
+    rows = []
+    for subject, result in zip(chunk, results, strict=True):
+        inputs, output = computation.inputs[subject.key], computation.outputs[subject.key]
+        for item in computation.items:
+            line, out = inputs[item.item_id], output.lines[item.item_id]
+            rows.append(
+                (
+                    result.pk,
+                    item.item_id,
+                    item.indicator_id,
+                    line.actual,
+                    line.base,
+                    line.target,
+                    line.fact_count,
+                    line.adjustment,
+                    out.ratio,
+                    out.peer_rank,
+                    out.score,
+                    out.gate_cap,
+                    out.note,
+                    0,
+                )
+            )
+    if connection.vendor == "postgresql":
+        _copy_text(ScoreLine, LINE_COLUMNS, (_line_tsv(row) for row in rows))
+    else:
+        ScoreLine.objects.bulk_create([ScoreLine(**dict(zip(LINE_COLUMNS, row, strict=True))) for row in rows], batch_size=2000)
+    return len(rows)
 
 
 RANK_SQL = """
@@ -263,39 +381,19 @@ def period_compute_run(*, period_id: int) -> Period:
             # a rerun (after reopen or a crash) recomputes from the same snapshot: derived rows are replaced
             ScoreLine.objects.filter(result__period=period).delete()
             SubjectResult.objects.filter(period=period).delete()
-        digest = hashlib.sha256(period.snapshot.get("spec_hash", "").encode())
+        write_started = time.perf_counter()
         for offset in range(0, len(subjects), CHUNK):
             chunk = subjects[offset : offset + CHUNK]
             with transaction.atomic():
-                results = SubjectResult.objects.bulk_create(
-                    [_result_row(period, s, computation.outputs[s.key].composite) for s in chunk]
-                )
-                rows = []
-                for subject, result in zip(chunk, results, strict=True):
-                    output = computation.outputs[subject.key]
-                    for item in computation.items:
-                        line, out = computation.inputs[subject.key][item.item_id], output.lines[item.item_id]
-                        rows.append(
-                            (
-                                result.pk,
-                                item.item_id,
-                                item.indicator_id,
-                                line.actual,
-                                line.base,
-                                line.target,
-                                line.fact_count,
-                                line.adjustment,
-                                out.ratio,
-                                out.peer_rank,
-                                out.score,
-                                out.gate_cap,
-                                out.note,
-                                0,
-                            )
-                        )
-                        digest.update(f"{subject.key}|{item.item_id}|{line.actual}|{line.base}|{line.target}\n".encode())
-                _copy_lines(rows)
-            job_run_progress(run, add=len(chunk), cursor={"offset": offset + len(chunk)}, counts={"lines": len(rows)})
+                written = _write_chunk(period, chunk, computation)
+            job_run_progress(run, add=len(chunk), cursor={"offset": offset + len(chunk)}, counts={"lines": written})
+        written_at = time.perf_counter()
+        digest = hashlib.sha256(period.snapshot.get("spec_hash", "").encode())
+        for subject in subjects:  # the snapshot's inputs, in a stable order
+            for item in computation.items:
+                line = computation.inputs[subject.key][item.item_id]
+                digest.update(f"{subject.key}|{item.item_id}|{line.actual}|{line.base}|{line.target}\n".encode())
+        hashed_at = time.perf_counter()
         with transaction.atomic():
             rank_results(period.pk)
             period = Period.objects.select_for_update().get(pk=period.pk)
@@ -303,6 +401,13 @@ def period_compute_run(*, period_id: int) -> Period:
             period.computed_at = timezone.now()
             period.finish_compute(description=f"计算完成：{len(subjects)} 个考核对象")
             period.save()
+        timings = {
+            **computation.timings,
+            "write_ms": round((written_at - write_started) * 1000),
+            "hash_ms": round((hashed_at - written_at) * 1000),
+            "rank_ms": round((time.perf_counter() - hashed_at) * 1000),
+        }
+        job_run_progress(run, counts=timings)
         job_run_finish(run)
     except Exception as exc:
         logger.exception("performance: period %s computation failed", period_id)

@@ -333,7 +333,24 @@ class TargetBook:
                 return value
         return None
 
+    def single_month(self, indicator_id: int) -> dict[str, Decimal] | None:
+        """For a one-month period: {scope key: value} of one indicator (None for longer periods)."""
+        if len(self.months) != 1:
+            return None
+        if not hasattr(self, "_by_indicator"):
+            self._by_indicator: dict[int, dict[str, Decimal]] = defaultdict(dict)
+            for (key, ind, _, _), value in self.values.items():
+                self._by_indicator[ind][key] = value
+        return self._by_indicator.get(indicator_id, {})
+
     def resolve(self, indicator_id: int, keys: list[str]) -> Decimal | None:
+        if len(self.months) == 1:  # the common monthly period: the first key that has a target wins
+            year, month = self.months[0]
+            for key in keys:
+                value = self.values.get((key, indicator_id, year, month))
+                if value is not None:
+                    return value
+            return None
         found = [v for (y, m) in self.months if (v := self._month_value(keys, indicator_id, y, m)) is not None]
         if not found:
             return None
