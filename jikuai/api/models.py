@@ -14,6 +14,8 @@ SCOPES = {
     "ping": "连通性检查 ping",
     "customers:read": "查询客户 read customers",
     "customers:write": "创建客户 create customers",
+    "kyc:read": "查询实名认证 read KYC outcomes",
+    "kyc:write": "提交实名认证影像 upload KYC images",
     "lending:read": "查询贷款 read lending",
     "lending:write": "贷款交易 lending operations",
     "decisions:write": "规则决策 evaluate decisions",

@@ -15,6 +15,7 @@ urlpatterns = [
     path("ping", views.PingView.as_view(), name="ping"),
     path("customers", views.CustomerListCreateView.as_view(), name="customers"),
     path("customers/<int:customer_id>", views.CustomerDetailView.as_view(), name="customer-detail"),
+    path("", include("jikuai.customers.kyc.api_urls")),
     path("", include("riskrules.api.urls")),
     path("", include("lending.api.urls")),
     path("", include("lifestyle.api.urls")),

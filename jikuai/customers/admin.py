@@ -317,3 +317,6 @@ class PiiAccessLogAdmin(ModelAdmin):
 
         visible = scope_queryset(Customer.objects.all(), request.user).values("pk")
         return super().get_queryset(request).filter(customer_id__in=visible)
+
+
+from jikuai.customers.kyc import admin as kyc_admin  # noqa: E402,F401  (KYC admin lives with the KYC package)

@@ -4,9 +4,6 @@ from functools import cache
 
 import pytest
 
-# The KYC admin is registered when its module is imported; until jikuai/customers/admin.py imports it,
-# the tests import it here (before the admin URLs are first built).
-from jikuai.customers.kyc import admin as _kyc_admin  # noqa: F401
 from jikuai.customers.kyc.models import KycDocument, KycRecord
 from jikuai.org import roles
 from jikuai.web.middleware import CUSTOMER_SESSION_KEY, CUSTOMER_SESSION_VERSION_KEY

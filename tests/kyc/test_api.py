@@ -16,7 +16,7 @@ from tests.kyc.conftest import (
     stored_files,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.kyc.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def _b64(data: bytes) -> str:

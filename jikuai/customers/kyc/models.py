@@ -281,13 +281,3 @@ class KycDocument(models.Model):
     def kind_label(self) -> str:
         """The Chinese half of the label, for customer pages."""
         return self.get_kind_display().split(" ")[0]
-
-
-# Side effects of loading the models: the Celery task is registered (worker autodiscovery only looks at
-# jikuai.customers.tasks), the beat job is declared and the role grants for these models are added to
-# the kernel's role table.
-from jikuai.customers.kyc import permissions as _permissions  # noqa: E402
-from jikuai.customers.kyc import schedules as _schedules  # noqa: E402,F401
-from jikuai.customers.kyc import tasks as _tasks  # noqa: E402,F401
-
-_permissions.register()

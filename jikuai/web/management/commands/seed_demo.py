@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 from jikuai.core.demo import seed_kernel
 
-DOMAIN_SEEDERS = ["seed_demo_riskrules", "seed_demo_lending", "seed_demo_lifestyle", "seed_demo_performance"]
+DOMAIN_SEEDERS = ["seed_demo_kyc", "seed_demo_riskrules", "seed_demo_lending", "seed_demo_lifestyle", "seed_demo_performance"]
 
 
 class Command(BaseCommand):
