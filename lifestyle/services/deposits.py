@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
@@ -376,7 +377,8 @@ def _award_chunk(
 
 def _publish_month_events(cursor, *, institution_id: int, month: str, lo: int, hi: int, now: dt.datetime) -> int:
     """lifestyle.deposit_month_closed for every customer of the chunk, written set-based into the outbox in the
-    chunk's transaction; the bus redelivery job dispatches them."""
+    chunk's transaction. With a broker the new ids go to the kernel's ``dispatch_events`` task after commit, in
+    batches, so workers deliver them in parallel; without one (eager mode) the bus redelivery job picks them up."""
     monthly = DepositMonthlyBalance._meta.db_table
     customers = Customer._meta.db_table
     outbox = OutboxEvent._meta.db_table
@@ -404,10 +406,24 @@ def _publish_month_events(cursor, *, institution_id: int, month: str, lo: int, h
         f"SELECT 'lifestyle.deposit_month_closed', {payload}, 'pending', 0, %s, '', %s "
         f"FROM {monthly} cur JOIN {customers} c ON c.id = cur.customer_id "
         f"LEFT JOIN {monthly} prev ON prev.customer_id = cur.customer_id AND prev.month = %s "
-        "WHERE cur.month = %s AND cur.institution_id = %s AND cur.customer_id > %s AND cur.customer_id <= %s",
+        "WHERE cur.month = %s AND cur.institution_id = %s AND cur.customer_id > %s AND cur.customer_id <= %s RETURNING id",
         [month, db_datetime(now), db_datetime(now), prev, month, institution_id, lo, hi],
     )
-    return cursor.rowcount
+    ids = [row[0] for row in cursor.fetchall()]
+    if ids and not settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(lambda: _enqueue_dispatch(ids))
+    return len(ids)
+
+
+def _enqueue_dispatch(ids: list[int], batch: int = 2000) -> None:
+    from jikuai.core.tasks import dispatch_events
+
+    for start in range(0, len(ids), batch):
+        try:
+            dispatch_events.delay(ids[start : start + batch])
+        except Exception:  # broker down: the redelivery job delivers them later
+            logger.warning("deposit month events: could not enqueue %s events", len(ids) - start)
+            return
 
 
 def _ensure_accounts(cursor, *, institution_id: int, month: str, lo: int, hi: int, now: dt.datetime) -> None:
