@@ -954,7 +954,11 @@ class IncentiveAward(models.Model):
         verbose_name = "绩效薪酬 incentive award"
         verbose_name_plural = "绩效薪酬 incentive awards"
         constraints = [
-            models.CheckConstraint(condition=Q(gross=F("immediate") + F("deferred")), name="perf_award_parts_sum"),
+            # gross = immediate + deferred to the fen (the half-fen tolerance only absorbs SQLite's binary arithmetic)
+            models.CheckConstraint(
+                condition=Q(gross__gte=F("immediate") + F("deferred") - Decimal("0.005"), gross__lte=F("immediate") + F("deferred") + Decimal("0.005")),
+                name="perf_award_parts_sum",
+            ),
             models.CheckConstraint(condition=Q(immediate__gte=0, deferred__gte=0), name="perf_award_non_negative"),
         ]
 
