@@ -956,7 +956,10 @@ class IncentiveAward(models.Model):
         constraints = [
             # gross = immediate + deferred to the fen (the half-fen tolerance only absorbs SQLite's binary arithmetic)
             models.CheckConstraint(
-                condition=Q(gross__gte=F("immediate") + F("deferred") - Decimal("0.005"), gross__lte=F("immediate") + F("deferred") + Decimal("0.005")),
+                condition=Q(
+                    gross__gte=F("immediate") + F("deferred") - Decimal("0.005"),
+                    gross__lte=F("immediate") + F("deferred") + Decimal("0.005"),
+                ),
                 name="perf_award_parts_sum",
             ),
             models.CheckConstraint(condition=Q(immediate__gte=0, deferred__gte=0), name="perf_award_non_negative"),
