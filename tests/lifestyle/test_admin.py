@@ -202,8 +202,13 @@ def test_change_and_add_pages_render(client, institution, customer, branch):
         code="c1", name="活动", starts_at=timezone.now(), ends_at=timezone.now() + dt.timedelta(days=1), budget_total=100
     )
     activity = community.activity_create(
-        organiser=admin_staff, village=make_region(), kind="life", title="讲座", venue="村委会",
-        starts_at=timezone.now(), ends_at=timezone.now() + dt.timedelta(hours=1),
+        organiser=admin_staff,
+        village=make_region(),
+        kind="life",
+        title="讲座",
+        venue="村委会",
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + dt.timedelta(hours=1),
     )
     pages = [
         f"/admin/lifestyle/earningrule/{rule.pk}/change/",
@@ -233,9 +238,19 @@ def test_change_and_add_pages_render(client, institution, customer, branch):
     # a new earning rule through the admin form is validated by the service
     response = client.post(
         "/admin/lifestyle/earningrule/add/",
-        {"code": "bad-expr", "name": "坏表达式", "topic": "customers.kyc_verified", "condition_expression": "a >",
-         "points_fixed": 5, "validity_days": 365, "hold_days": 0, "funding_source": "bank_marketing", "segment_occupations": "[]",
-         "deposit_min_growth_fen": 0, "is_active": "on"},
+        {
+            "code": "bad-expr",
+            "name": "坏表达式",
+            "topic": "customers.kyc_verified",
+            "condition_expression": "a >",
+            "points_fixed": 5,
+            "validity_days": 365,
+            "hold_days": 0,
+            "funding_source": "bank_marketing",
+            "segment_occupations": "[]",
+            "deposit_min_growth_fen": 0,
+            "is_active": "on",
+        },
         follow=True,
     )
     assert "表达式有误" in response.content.decode()
