@@ -548,9 +548,13 @@ class ListEntry(FSMModelMixin, models.Model):
             ),
             models.UniqueConstraint(
                 fields=["institution", "list_kind", "key_type", "key_index", "source"],
-                condition=Q(status__in=["pending", "active"]),
-                nulls_distinct=False,
+                condition=Q(status__in=["pending", "active"], institution__isnull=False),
                 name="listentry_unique_open",
+            ),
+            models.UniqueConstraint(
+                fields=["list_kind", "key_type", "key_index", "source"],
+                condition=Q(status__in=["pending", "active"], institution__isnull=True),
+                name="listentry_unique_open_province",
             ),
         ]
 

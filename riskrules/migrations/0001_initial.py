@@ -448,7 +448,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': '黑白灰名单 lists',
                 'ordering': ['-id'],
                 'indexes': [models.Index(fields=['key_index', 'status'], name='listentry_lookup')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('checker__isnull', True), models.Q(('checker', models.F('maker')), _negated=True), _connector='OR'), name='listentry_maker_checker'), models.CheckConstraint(condition=models.Q(('valid_to__isnull', True), ('valid_to__gte', models.F('valid_from')), _connector='OR'), name='listentry_valid_range'), models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'active'])), fields=('institution', 'list_kind', 'key_type', 'key_index', 'source'), name='listentry_unique_open', nulls_distinct=False)],
+                'constraints': [models.CheckConstraint(condition=models.Q(('checker__isnull', True), models.Q(('checker', models.F('maker')), _negated=True), _connector='OR'), name='listentry_maker_checker'), models.CheckConstraint(condition=models.Q(('valid_to__isnull', True), ('valid_to__gte', models.F('valid_from')), _connector='OR'), name='listentry_valid_range'), models.UniqueConstraint(condition=models.Q(('institution__isnull', False), ('status__in', ['pending', 'active'])), fields=('institution', 'list_kind', 'key_type', 'key_index', 'source'), name='listentry_unique_open'), models.UniqueConstraint(condition=models.Q(('institution__isnull', True), ('status__in', ['pending', 'active'])), fields=('list_kind', 'key_type', 'key_index', 'source'), name='listentry_unique_open_province')],
             },
             bases=(django_fsm.FSMModelMixin, models.Model),
         ),

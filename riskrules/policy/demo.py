@@ -79,7 +79,76 @@ def seed_demo(*, decisions: bool = True) -> dict:
                     source=DEMO_SOURCE,
                 )
             made += 1
-    return {"rule sets": len(published), "list entries": lists, "decisions": made}
+    customer_made = _seed_customer_decisions(maker, checker) if decisions else 0
+    return {"rule sets": len(published), "list entries": lists, "decisions": made, "customer decisions": customer_made}
+
+
+PRODUCT_BY_OCCUPATION = {
+    "farmer": ("jnkd_credit", {}),
+    "civil_servant": ("gxd_admission", {}),
+    "teacher": ("ydd_admission", {}),
+    "employee": ("jld_admission", {"employer_category": "listed_enterprise"}),
+    "individual_business": ("jwkd_admission", {"business_years": 3}),
+    "micro_business_owner": ("xyd_admission", {"business_years": 4}),
+}
+
+
+def _seed_customer_decisions(maker, checker, per_institution: int = 12) -> int:
+    """Decisions for the kernel's demo customers (when the kernel demo exists): their age, occupation,
+    income, KYC and consent come from the customer record; the first farmers of each bank are put on
+    the whole-village white list (maker-checker) so some applications are approved end to end."""
+    from jikuai.customers.models import Customer
+    from riskrules.services.decisions import decision_make
+    from riskrules.services.lists import list_entry_check, list_entry_create
+
+    made = 0
+    institutions = Customer.objects.filter(is_demo=True).values_list("institution_id", flat=True).distinct()
+    for institution_id in sorted(set(institutions)):
+        customers = list(Customer.objects.filter(is_demo=True, institution_id=institution_id).order_by("id")[:per_institution])
+        for index, customer in enumerate(customers):
+            if customer.occupation not in PRODUCT_BY_OCCUPATION:
+                continue
+            ruleset_code, extra = PRODUCT_BY_OCCUPATION[customer.occupation]
+            subject_id = f"DEMO-C{customer.pk}"
+            if DecisionRecord.objects.filter(subject_kind="application", subject_id=subject_id).exists():
+                continue
+            if customer.occupation == "farmer" and index % 3 != 2:
+                exists = ListEntry.objects.filter(
+                    key_index=customer.id_number_index, list_kind="white", institution_id=institution_id
+                ).exists()
+                if not exists:
+                    entry = list_entry_create(
+                        maker=maker,
+                        list_kind="white",
+                        key_type="id_number",
+                        key_value=customer.id_number,
+                        reason_code="LIST_VILLAGE_CREDIT",
+                        source="whole_village",
+                        valid_from=dt.date(2025, 1, 1),
+                        institution=customer.institution,
+                        note="演示：整村授信白名单",
+                    )
+                    list_entry_check(entry_id=entry.pk, checker=checker, approve=True)
+            income = int(customer.monthly_income * 100)
+            inputs = {
+                "monthly_debt_fen": income * 25 // 100,
+                "current_overdue_count": 0,
+                "past_overdue_times_24m": index % 3,
+                "deposit_avg_6m_fen": [600_000, 2_500_000, 6_000_000][index % 3],
+                "household_appraisal": ["excellent", "good", "fair"][index % 3],
+                "employment_years": 3 + index,
+                "whitelist_limit_fen": [10_000_000, 20_000_000, 30_000_000][index % 3],
+                **extra,
+            }
+            with transaction.atomic():
+                decision_make(
+                    ruleset_code=ruleset_code,
+                    subject=Subject(kind="application", id=subject_id, customer_id=customer.pk),
+                    inputs=inputs,
+                    source=DEMO_SOURCE,
+                )
+            made += 1
+    return made
 
 
 def _seed_lists(applicants, maker, checker) -> int:

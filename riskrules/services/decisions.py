@@ -61,6 +61,10 @@ def _check_subject(subject: Subject) -> Subject:
             f"subject kind must be one of {', '.join(SUBJECT_KINDS)}",
             extra={"field": "subject.kind"},
         )
+    for name in ("customer_id", "institution_id"):
+        value = getattr(subject, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise DecisionInputError(f"{name} 须为整数。", f"{name} must be an integer", extra={"field": f"subject.{name}"})
     subject_id = str(subject.id or "").strip()
     if not subject_id or len(subject_id) > 64:
         raise DecisionInputError(
@@ -73,10 +77,10 @@ def _check_subject(subject: Subject) -> Subject:
     return subject
 
 
-def _decision_date(inputs: Mapping) -> dt.date:
+def _decision_date(inputs: Mapping, default) -> dt.date:
     value = inputs.get("decision_date")
     if value in (None, ""):
-        return get_business_date()
+        return default()
     if isinstance(value, dt.date):
         return value
     try:
@@ -161,6 +165,13 @@ def _plan(items, code: str, channel: str, pre_customers: dict) -> list[_Plan]:
             institution_id = customer.institution_id
         institutions[(subject.kind, subject.id, subject.customer_id)] = institution_id
     deployments = _deployments(code, channel, set(institutions.values()))
+    business_date: list[dt.date] = []
+
+    def default_date() -> dt.date:  # the business date, read once per batch
+        if not business_date:
+            business_date.append(get_business_date())
+        return business_date[0]
+
     plans = []
     for subject, inputs in items:
         institution_id = institutions[(subject.kind, subject.id, subject.customer_id)]
@@ -179,7 +190,7 @@ def _plan(items, code: str, channel: str, pre_customers: dict) -> list[_Plan]:
                 live, arm = deployment.challenger, DecisionRecord.Arm.CHALLENGER
             else:
                 shadow = deployment.challenger
-        plans.append(_Plan(subject, inputs, institution_id, deployment, live, arm, shadow, _decision_date(inputs)))
+        plans.append(_Plan(subject, inputs, institution_id, deployment, live, arm, shadow, _decision_date(inputs, default_date)))
     return plans
 
 
