@@ -73,6 +73,11 @@ INDICATORS = [
     ("customer_complaints", "客户投诉", "件", "lower", M.COUNT, S.MANUAL, [], None),
     ("new_customers", "新增客户", "户", "higher", M.COUNT, S.EVENT, ["customer_created"], None),
     ("referrals_qualified", "推荐达标客户", "户", "higher", M.COUNT, S.EVENT, ["referral_qualified"], None),
+    # book figures read through lending.facade (when the lending app provides it)
+    ("loan_balance_book", "贷款余额（账务）", "元", "higher", M.PERIOD_END, S.FACADE, ["facade:balance"], None),
+    ("npl_balance_book", "不良贷款余额（账务）", "元", "lower", M.PERIOD_END, S.FACADE, ["facade:npl_balance"], None),
+    ("overdue_balance_book", "逾期贷款余额（账务）", "元", "lower", M.PERIOD_END, S.FACADE, ["facade:overdue_balance"], None),
+    ("npl_ratio_book", "不良贷款率（账务）", "%", "lower", M.RATIO, S.FACADE, [], ("npl_balance_book", "loan_balance_book")),
 ]
 
 BANDS = [

@@ -22,3 +22,14 @@ def release_deferrals_task() -> int:
     from performance.services.pay import deferral_release_due
 
     return deferral_release_due()
+
+
+@shared_task(name="performance.tasks.portfolio_snapshot")
+def portfolio_snapshot_task() -> int:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from performance.services.facade_feed import portfolio_snapshot_all
+
+    return portfolio_snapshot_all(day=timezone.localdate() - dt.timedelta(days=1))

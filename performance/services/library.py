@@ -15,6 +15,7 @@ from performance import formulas
 from performance.formulas import CATALOGUE, FormulaInput, FormulaParameterError, FormulaResult
 from performance.models import Formula, Indicator, Scheme, SchemeItem, SchemeVersion
 from performance.services.common import require_perm, user_of
+from performance.services.facade_feed import FACADE_FIGURES
 from performance.sources import EXTRACTORS
 
 HUNDRED = Decimal(100)
@@ -38,7 +39,10 @@ def indicator_validate(indicator: Indicator) -> None:
     topics = []
     for code in sources:
         extractor = EXTRACTORS.get(code)
-        if extractor is None:
+        if code in FACADE_FIGURES:
+            if indicator.measure != Indicator.Measure.PERIOD_END:
+                errors.append(f"模块接口取数 {code} 只能用于期末余额指标 / facade figures feed period-end indicators")
+        elif extractor is None:
             errors.append(f"未知的取数规则 {code} / unknown extractor {code}")
         else:
             topics.append(extractor.topic)
@@ -51,7 +55,11 @@ def indicator_validate(indicator: Indicator) -> None:
             errors.append("比率指标不能引用自身 / a ratio cannot reference itself")
         if sources:
             errors.append("比率指标由分子分母计算，不直接取数 / a ratio has no extractors of its own")
-    if indicator.data_source == Indicator.DataSource.EVENT and indicator.measure != Indicator.Measure.RATIO and not sources:
+    if (
+        indicator.data_source in (Indicator.DataSource.EVENT, Indicator.DataSource.FACADE)
+        and indicator.measure != Indicator.Measure.RATIO
+        and not sources
+    ):
         errors.append("来源为总线事件的指标需要至少一个取数规则 / event indicators need at least one extractor")
     if errors:
         raise IndicatorValidationError("指标配置错误：" + "；".join(errors), "invalid indicator: " + "; ".join(errors))

@@ -195,3 +195,53 @@ def test_classification_feeds_npl_snapshots(bank):
         {"institution_id": bank.institution.pk, "customer_id": customer.pk, "loan_id": 21, "business_date": "2026-09-20"},
     )
     assert sorted(facts("npl_balance").values_list("value", flat=True)) == [Decimal(0), Decimal(8000)]
+
+
+def test_book_balances_through_the_lending_facade_when_it_exists(bank, monkeypatch):
+    """Book figures per account manager: am1 balance 100,000.00, NPL 3,000.00 → NPL ratio (book) 3 %. A later
+    snapshot replaces the earlier one (period-end); a rerun of the same day writes nothing. Without the facade: nothing."""
+    from types import SimpleNamespace
+
+    from performance import engine
+    from performance.models import Indicator
+    from performance.services import facade_feed
+
+    books = {bank.am1.pk: ("100000.00", "3000.00"), bank.am2.pk: ("50000.00", "0")}
+
+    def portfolio_figures(*, institution_id=None, branch_id=None, staff_id=None, since=None, until=None):
+        balance, npl = books.get(staff_id, ("0", "0")) if staff_id else ("150000.00", "3000.00")
+        return SimpleNamespace(
+            loans=1 if Decimal(balance) else 0, balance=Decimal(balance), overdue_balance=Decimal(npl), npl_balance=Decimal(npl)
+        )
+
+    monkeypatch.setattr(facade_feed, "lending_facade", lambda: None)
+    assert facade_feed.portfolio_snapshot(institution_id=bank.institution.pk, day=DAY) == 0
+    monkeypatch.setattr(facade_feed, "lending_facade", lambda: SimpleNamespace(portfolio_figures=portfolio_figures))
+    first = facade_feed.portfolio_snapshot(institution_id=bank.institution.pk, day=DAY)
+    assert first == 3 * 4  # two staff + two branches, three book indicators each
+    assert facade_feed.portfolio_snapshot(institution_id=bank.institution.pk, day=DAY) == 0
+    books[bank.am1.pk] = ("120000.00", "2400.00")
+    facade_feed.portfolio_snapshot(institution_id=bank.institution.pk, day=DAY + dt.timedelta(days=5))
+    ratio = Indicator.objects.get(code="npl_ratio_book")
+    indicators = engine.base_indicators({ratio.pk: ratio})
+    aggregates = engine.aggregate_facts(
+        institution_id=bank.institution.pk,
+        indicators=indicators,
+        start=dt.date(2026, 9, 1),
+        end=dt.date(2026, 9, 30),
+        group="staff_id",
+        watermark=None,
+        previous_watermark=None,
+    )
+    assert engine.actual_of(ratio, bank.am1.pk, aggregates).value == Decimal(2)  # 2,400 / 120,000 × 100
+    assert engine.actual_of(ratio, bank.am2.pk, aggregates).value == Decimal(0)
+    by_branch = engine.aggregate_facts(
+        institution_id=bank.institution.pk,
+        indicators=indicators,
+        start=dt.date(2026, 9, 1),
+        end=dt.date(2026, 9, 30),
+        group="branch_id",
+        watermark=None,
+        previous_watermark=None,
+    )
+    assert engine.actual_of(ratio, bank.branch_a.pk, by_branch).value == Decimal(2)  # branch rows only: 3,000 / 150,000
