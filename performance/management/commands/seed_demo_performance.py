@@ -149,7 +149,7 @@ class Command(BaseCommand):
         }
         return {
             "schemes": len(versions),
-            "periods": {k: v.state for k, v in closed.items()},
+            "periods": {k: str(v.state) for k, v in closed.items()},
             "facts": Fact.objects.filter(institution=institution).count(),
         }
 
