@@ -41,8 +41,8 @@ def mask_address(value: str | None) -> str:
     return value[:keep] + "****"
 
 
-_ID_IN_TEXT = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_ID_IN_TEXT = re.compile(r"(?<![\d.])(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
+_MOBILE_IN_TEXT = re.compile(r"(?<![\d.])(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def mask_text(text: str) -> str:

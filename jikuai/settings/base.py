@@ -256,7 +256,10 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["mask_pii"], "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},  # one INFO line per task is noise in eager mode
+    },
 }
 
 # --- Business defaults ----------------------------------------------------------------------

@@ -99,3 +99,8 @@ def test_masks_follow_domain_patterns():
     assert mask_name("张三") == "张*"
     assert mask_name("欧阳明月") == "欧阳**"
     assert mask_text("id 220182198603140017 tel 13812345678") == "id 2201**********0017 tel 138****5678"
+
+
+def test_log_masking_leaves_decimal_fractions_alone():
+    assert mask_text("took 0.03130000000007426s") == "took 0.03130000000007426s"
+    assert mask_text("call 13812345678.") == "call 138****5678."
