@@ -6,7 +6,6 @@ touching the database; on PostgreSQL triggers enforce the same at the database l
 """
 
 import datetime as dt
-import io
 from collections import defaultdict
 from decimal import Decimal
 
@@ -148,12 +147,11 @@ def post_batch(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             raw = cursor.cursor
-            with raw.copy("COPY lending_postingleg (posting_id, account_id, loan_id, amount) FROM STDIN") as copy:
-                buffer = io.StringIO()
-                pid = str(posting.pk)
+            with raw.copy("COPY lending_postingleg (posting_id, account_id, loan_id, amount) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "int8", "numeric"])
+                pid = posting.pk
                 for code, loan_id, amount in rows:
-                    buffer.write(f"{pid}\t{accounts[code]}\t{loan_id if loan_id is not None else chr(92) + 'N'}\t{amount}\n")
-                copy.write(buffer.getvalue())
+                    copy.write_row((pid, accounts[code], loan_id, amount))
     else:
         PostingLeg.objects.bulk_create(
             [

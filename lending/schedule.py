@@ -13,6 +13,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import NamedTuple
 
 from jikuai.core.exceptions import ApplicationError
 
@@ -54,8 +55,7 @@ class ScheduleError(ApplicationError):
     code = "invalid_schedule"
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
+class Period(NamedTuple):
     """One installment of a schedule: interest covers the days start_date … due_date − 1 (算头不算尾)."""
 
     number: int
@@ -219,19 +219,28 @@ def _monthly(
         principal_per_period = _q(principal / n)
     previous = start
     number = first_number
+    quantize = Decimal.quantize
+    zero = ZERO
+    last_index = n - 1
     for index, due in enumerate(dates):
         # multiply first, divide once: an exact half-fen is rounded up, as DOMAIN.md requires
         if broken_first_period and index == 0:
-            interest = _q(balance * annual_rate * (due - previous).days / day_basis)
+            interest = quantize(balance * annual_rate * (due - previous).days / day_basis, FEN, ROUND_HALF_UP)
         else:
-            interest = _q(balance * annual_rate / TWELVE)
-        last = index == n - 1
-        if method == Method.EQUAL_INSTALLMENT:
-            part = balance if last else min(max(payment - interest, ZERO), balance)
+            interest = quantize(balance * annual_rate / TWELVE, FEN, ROUND_HALF_UP)
+        last = index == last_index
+        if last:
+            part = balance
+        elif method == Method.EQUAL_INSTALLMENT:
+            part = payment - interest
+            if part < zero:
+                part = zero
+            if part > balance:
+                part = balance
         elif method == Method.EQUAL_PRINCIPAL:
-            part = balance if last else min(principal_per_period, balance)
+            part = principal_per_period if principal_per_period <= balance else balance
         else:  # interest only
-            part = balance if last else ZERO
+            part = zero
         if shorten and not last and balance - part <= 0:
             part = balance
             last = True

@@ -87,6 +87,15 @@ def classifier() -> engine.Classifier:
     return engine.Classifier(data, int(getattr(settings, "JIKUAI_LENDING_RESTRUCTURE_OBSERVATION_MONTHS", 12)))
 
 
+KNOWN_BUCKETS = frozenset((*engine.DUE_BUCKETS, engine.B_PREPAYMENT))
+
+
+def _order(value, name: str) -> tuple:
+    if not isinstance(value, list | tuple) or any(bucket not in KNOWN_BUCKETS for bucket in value):
+        raise ValueError(f"invalid {name}: {value!r}")
+    return tuple(value)
+
+
 def terms_from(values: dict, *, default_prepayment_option: str = sched.PrepaymentOption.REDUCE_PAYMENT) -> engine.Terms:
     return engine.Terms(
         method=values["method"],
@@ -97,8 +106,8 @@ def terms_from(values: dict, *, default_prepayment_option: str = sched.Prepaymen
         maturity_date=values["maturity_date"],
         penalty_markup=values["penalty_markup"],
         grace_days=values["grace_days"],
-        allocation_order=tuple(values["allocation_order"]),
-        npl_allocation_order=tuple(values["npl_allocation_order"]),
+        allocation_order=_order(values["allocation_order"], "allocation_order"),
+        npl_allocation_order=_order(values["npl_allocation_order"], "npl_allocation_order"),
         npl_principal_first=values["npl_principal_first"],
         overpayment_policy=values["overpayment_policy"],
         quarterly_interest=values["quarterly_interest"],

@@ -84,9 +84,10 @@ class Posting(models.Model):
 
 
 class PostingLeg(models.Model):
+    # the append-only hot table: only the indexes the reads need (posting; loan + account)
     posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="legs")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="legs")
-    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_legs")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="legs", db_index=False)
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_legs", db_index=False)
     amount = models.DecimalField("金额(借正贷负) amount", **MONEY)
 
     class Meta:

@@ -22,6 +22,7 @@ per loan (a second run of the same date writes nothing). A loan that fails is qu
 """
 
 import datetime as dt
+import json
 import logging
 import traceback
 from collections import defaultdict
@@ -51,6 +52,14 @@ ONE_DAY = dt.timedelta(days=1)
 DEFAULT_PIPELINE = ("collect", "close", "events", "reconcile", "snapshot", "advance")
 OPEN = (LoanState.ACTIVE, LoanState.OVERDUE)
 AGGREGATE_ACCOUNTS = frozenset({engine.INTEREST_INC, engine.PENALTY_INC, engine.COMPOUND_INC, engine.OFF_CONTRA})
+# most loans on most days only accrue contract interest: their update carries these columns only
+ACCRUAL_ONLY_FIELDS = (
+    "last_closed_business_date",
+    "interest_receivable",
+    "interest_income",
+    "off_balance_interest",
+    "off_balance_contra",
+)
 LOAN_READ_FIELDS = (
     "id",
     "institution_id",
@@ -60,7 +69,29 @@ LOAN_READ_FIELDS = (
     *loan_state.TERM_FIELDS,
     *loan_state.STATE_FIELDS,
 )
-LOAN_WRITE_FIELDS = tuple(name for name in loan_state.STATE_FIELDS)
+# what a close can change on a loan (repayment-only columns such as paid_to_date, principal or the
+# schedule version are never touched by the close, so they are not rewritten)
+LOAN_WRITE_FIELDS = (
+    "state",
+    "dpd",
+    "overdue_since",
+    "loan_class",
+    "floor_class",
+    "off_balance_accrual",
+    "last_closed_business_date",
+    "penalty_accrued_e10",
+    "penalty_posted",
+    "compound_accrued_e10",
+    "compound_posted",
+    "interest_receivable",
+    "penalty_receivable",
+    "compound_receivable",
+    "off_balance_interest",
+    "off_balance_contra",
+    "interest_income",
+    "penalty_income",
+    "compound_income",
+)
 
 
 class CobError(ApplicationError):
@@ -245,18 +276,35 @@ def _step_collect(day: dt.date, *, progress=None, size: int = 500) -> StepResult
 # --- step: the set-based close of every open loan ---------------------------------------------------
 
 
-def _step_close(day: dt.date, *, progress=None, size: int = 2000, _crash_after_chunks: int | None = None) -> StepResult:
+def _step_close(
+    day: dt.date,
+    *,
+    progress=None,
+    size: int = 2000,
+    run_key: str = "",
+    institution_ids: list[int] | None = None,
+    _crash_after_chunks: int | None = None,
+) -> StepResult:
+    """The set-based close. ``institution_ids`` limits it to some institutions (a worker per
+    partition; also used by the benchmark with its own ``run_key``)."""
     open_loans = Loan.objects.filter(state__in=OPEN).filter(
         Q(last_closed_business_date__lt=day) | Q(last_closed_business_date__isnull=True)
     )
-    run, should_work = job_run_start(job="lending.cob.close", business_date=day)
+    if institution_ids is not None:
+        open_loans = open_loans.filter(institution_id__in=institution_ids)
+    run, should_work = job_run_start(job="lending.cob.close", business_date=day, run_key=run_key)
     if not should_work:
         return StepResult("close", ran=False)
     cursor = int(run.cursor.get("last_id", 0))
     if not run.total or cursor == 0:
         run.total = run.processed + open_loans.filter(pk__gt=cursor).count()
         run.save(update_fields=["total"])
-    context = CloseContext(day=day, classifier=loan_state.classifier(), steps=loan_state.loan_steps())
+    context = CloseContext(
+        day=day,
+        classifier=loan_state.classifier(),
+        steps=loan_state.loan_steps(),
+        open_quarantine=CobQuarantine.objects.filter(resolved_at__isnull=True).exists(),
+    )
     chunks = 0
     try:
         while True:
@@ -285,11 +333,14 @@ class CloseContext:
     steps: tuple
     accounts: dict = field(default_factory=dict)
     loan_ct: ContentType | None = None
+    open_quarantine: bool = True  # any unresolved quarantine when the step started
+    leg_loan_fk: str | None = None
 
 
 @dataclass
 class ChunkOutput:
-    loan_values: list = field(default_factory=list)  # (id, values dict)
+    loan_values: list = field(default_factory=list)  # (id, values dict): loans with any close change
+    accrual_values: list = field(default_factory=list)  # (id, values dict): loans that only accrued
     installment_updates: list = field(default_factory=list)  # (id, status, overdue_on)
     legs: dict = field(default_factory=lambda: defaultdict(list))  # (institution, kind) → [(account, loan, amount)]
     events: list = field(default_factory=list)
@@ -302,22 +353,25 @@ class ChunkOutput:
 def compute_chunk(ids: list[int], context: CloseContext, *, lock: bool = True) -> ChunkOutput:
     """Read the chunk (locking its loans) and run the engine; no writes."""
     day = context.day
-    query = Loan.objects.filter(pk__in=ids, state__in=OPEN).filter(
-        Q(last_closed_business_date__lt=day) | Q(last_closed_business_date__isnull=True)
-    )
-    if lock:
-        query = query.select_for_update(no_key=True)
-    rows = list(query.order_by("pk").values(*LOAN_READ_FIELDS))
     horizon = day + dt.timedelta(days=loan_state.reminder_days())
-    installments: dict[int, list] = defaultdict(list)
-    if rows:
-        for row in (
-            Installment.objects.filter(loan_id__in=[r["id"] for r in rows], is_current=True, start_date__lte=horizon)
-            .exclude(status=Installment.Status.PAID)
-            .order_by("loan_id", "number")
-            .values(*loan_state.INSTALLMENT_FIELDS)
-        ):
-            installments[row["loan_id"]].append(loan_state.inst_from_row(row))
+    if connection.vendor == "postgresql":
+        rows, installments = _read_chunk_postgres(ids, day, horizon, lock=lock)
+    else:
+        query = Loan.objects.filter(pk__in=ids, state__in=OPEN).filter(
+            Q(last_closed_business_date__lt=day) | Q(last_closed_business_date__isnull=True)
+        )
+        if lock:
+            query = query.select_for_update(no_key=True)
+        rows = list(query.order_by("pk").values(*LOAN_READ_FIELDS))
+        installments: dict[int, list] = defaultdict(list)
+        if rows:
+            for row in (
+                Installment.objects.filter(loan_id__in=[r["id"] for r in rows], is_current=True, start_date__lte=horizon)
+                .exclude(status=Installment.Status.PAID)
+                .order_by("loan_id", "number")
+                .values(*loan_state.INSTALLMENT_FIELDS)
+            ):
+                installments[row["loan_id"]].append(loan_state.inst_from_row(row))
     out = ChunkOutput()
     for row in rows:
         loan_id = row["id"]
@@ -330,7 +384,10 @@ def compute_chunk(ids: list[int], context: CloseContext, *, lock: bool = True) -
         values = loan_state.values_from_book(book)
         if values["state"] != row["state"]:
             out.transitions.append((loan_id, row["state"], values["state"]))
-        out.loan_values.append((loan_id, values))
+        if all(values[name] == row[name] for name in LOAN_WRITE_FIELDS if name not in ACCRUAL_ONLY_FIELDS):
+            out.accrual_values.append((loan_id, values))
+        else:
+            out.loan_values.append((loan_id, values))
         for inst in book.installments:
             if inst.changed and inst.id:
                 out.installment_updates.append((inst.id, inst.status, inst.overdue_on))
@@ -344,6 +401,36 @@ def compute_chunk(ids: list[int], context: CloseContext, *, lock: bool = True) -
     out.counts["loans"] += len(out.succeeded)
     out.counts["quarantined"] += len(out.quarantined)
     return out
+
+
+def _read_chunk_postgres(ids: list[int], day: dt.date, horizon: dt.date, *, lock: bool):
+    """The chunk's loans (locked, in id order) and their open installments, with two plain queries."""
+    loan_columns = [Loan._meta.get_field(name).column for name in LOAN_READ_FIELDS]
+    inst_columns = [Installment._meta.get_field(name).column for name in loan_state.INSTALLMENT_FIELDS]
+    installments: dict[int, list] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(loan_columns)} FROM lending_loan WHERE id = ANY(%s) AND state IN ('active', 'overdue') "
+            "AND (last_closed_business_date IS NULL OR last_closed_business_date < %s) ORDER BY id"
+            + (" FOR NO KEY UPDATE" if lock else ""),
+            [ids, day],
+        )
+        rows = [dict(zip(LOAN_READ_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:  # Django's psycopg setup hands jsonb over as text
+            for name in ("allocation_order", "npl_allocation_order"):
+                if isinstance(row[name], str):
+                    row[name] = json.loads(row[name])
+        if rows:
+            cursor.execute(
+                f"SELECT {', '.join(inst_columns)} FROM lending_installment WHERE loan_id = ANY(%s) AND is_current "
+                "AND status <> 'paid' AND start_date <= %s ORDER BY loan_id, number",
+                [[row["id"] for row in rows], horizon],
+            )
+            names = loan_state.INSTALLMENT_FIELDS
+            for row in cursor.fetchall():
+                values = dict(zip(names, row, strict=True))
+                installments[values["loan_id"]].append(loan_state.inst_from_row(values))
+    return rows, installments
 
 
 def _close_loan(row: dict, installments: list, context: CloseContext) -> engine.LoanBook:
@@ -399,27 +486,32 @@ def close_chunk(ids: list[int], context: CloseContext, *, run: JobRun | None = N
 # --- bulk writes -------------------------------------------------------------------------------------
 
 
-def _loan_columns() -> list[tuple[str, str]]:
-    return [
-        (Loan._meta.get_field(name).column, Loan._meta.get_field(name).cast_db_type(connection)) for name in LOAN_WRITE_FIELDS
-    ]
+def _loan_columns(names) -> list[tuple[str, str]]:
+    return [(Loan._meta.get_field(name).column, Loan._meta.get_field(name).cast_db_type(connection)) for name in names]
+
+
+def _leg_loan_constraint() -> str | None:
+    """Name of the foreign key lending_postingleg.loan_id → lending_loan (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'lending_postingleg'::regclass AND contype = 'f' "
+            "AND confrelid = 'lending_loan'::regclass"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def write_chunk(out: ChunkOutput, context: CloseContext) -> None:
     day = context.day
-    if out.loan_values:
-        _bulk_update(
-            "lending_loan",
-            _loan_columns(),
-            [(loan_id, [values[name] for name in LOAN_WRITE_FIELDS]) for loan_id, values in out.loan_values],
-            guard=("last_closed_business_date", "date"),
-        )
-    if out.installment_updates:
-        _bulk_update(
-            "lending_installment",
-            [("status", "varchar(10)"), ("overdue_on", "date")],
-            [(inst_id, [status, overdue_on]) for inst_id, status, overdue_on in out.installment_updates],
-        )
+    if connection.vendor == "postgresql" and out.legs:
+        # Check the legs' loan foreign key while inserting them, before the loans are updated: the
+        # check then finds each loan row already locked by this transaction and writes nothing; checked
+        # at commit (deferred), it would lock the new row versions again, one tuple write per leg.
+        if context.leg_loan_fk is None:
+            context.leg_loan_fk = _leg_loan_constraint() or ""
+        if context.leg_loan_fk:
+            with connection.cursor() as cursor:
+                cursor.execute(f'SET CONSTRAINTS "{context.leg_loan_fk}" IMMEDIATE')
     for (institution_id, kind), legs in out.legs.items():
         accounts = context.accounts.get(institution_id)
         if accounts is None:
@@ -432,6 +524,27 @@ def write_chunk(out: ChunkOutput, context: CloseContext) -> None:
             aggregate_accounts=AGGREGATE_ACCOUNTS,
             description=f"日终 {day} {kind}",
             accounts=accounts,
+        )
+    if out.accrual_values:
+        _bulk_update(
+            "lending_loan",
+            _loan_columns(ACCRUAL_ONLY_FIELDS),
+            [(loan_id, [values[name] for name in ACCRUAL_ONLY_FIELDS]) for loan_id, values in out.accrual_values],
+            guard=("last_closed_business_date", "date"),
+            stage="cob_stage_accrual",
+        )
+    if out.loan_values:
+        _bulk_update(
+            "lending_loan",
+            _loan_columns(LOAN_WRITE_FIELDS),
+            [(loan_id, [values[name] for name in LOAN_WRITE_FIELDS]) for loan_id, values in out.loan_values],
+            guard=("last_closed_business_date", "date"),
+        )
+    if out.installment_updates:
+        _bulk_update(
+            "lending_installment",
+            [("status", "varchar(10)"), ("overdue_on", "date")],
+            [(inst_id, [status, overdue_on]) for inst_id, status, overdue_on in out.installment_updates],
         )
     if out.events:
         lending_events.publish_many(out.events, dispatch=False)
@@ -455,7 +568,7 @@ def write_chunk(out: ChunkOutput, context: CloseContext) -> None:
             ],
             batch_size=2000,
         )
-    if out.succeeded:
+    if out.succeeded and context.open_quarantine:
         CobQuarantine.objects.filter(loan_id__in=out.succeeded, resolved_at__isnull=True).update(resolved_at=timezone.now())
     _write_quarantine(out, context)
 
@@ -471,41 +584,65 @@ def _write_quarantine(out: ChunkOutput, context: CloseContext) -> None:
         )
 
 
+def _binary_type(db_type: str) -> str:
+    """PostgreSQL type name for binary COPY of a column declared as ``db_type``."""
+    base = db_type.split("(")[0].strip().lower()
+    return {
+        "varchar": "text",
+        "character varying": "text",
+        "integer": "int4",
+        "bigint": "int8",
+        "smallint": "int2",
+        "boolean": "bool",
+    }.get(base, base)
+
+
 def _bulk_update(
-    table: str, columns: list[tuple[str, str]], rows: list[tuple[int, list]], *, guard: tuple[str, str] | None = None
+    table: str,
+    columns: list[tuple[str, str]],
+    rows: list[tuple[int, list]],
+    *,
+    guard: tuple[str, str] | None = None,
+    stage: str = "",
 ) -> None:
-    """UPDATE many rows by id. PostgreSQL: one ``UPDATE … FROM (VALUES …)``; elsewhere executemany.
+    """UPDATE many rows by id. PostgreSQL: COPY into a session staging table, then one
+    ``UPDATE … FROM`` (no giant statement to parse); elsewhere executemany.
 
     ``guard``: only rows whose column is still below the new value are updated (the close of a day
     never overwrites a loan that is already closed for it)."""
     if connection.vendor == "postgresql":
+        stage = stage or f"cob_stage_{table}"
         names = ", ".join(name for name, _type in columns)
-        sets = ", ".join(f"{name} = v.{name}::{db_type}" for name, db_type in columns)
-        condition = ""
-        if guard:
-            column, db_type = guard
-            condition = f" AND (t.{column} IS NULL OR t.{column} < v.{column}::{db_type})"
-        width = len(columns) + 1
-        placeholder = "(" + ", ".join(["%s"] * width) + ")"
-        for start in range(0, len(rows), 1000):
-            part = rows[start : start + 1000]
-            params = []
-            for row_id, values in part:
-                params.append(row_id)
-                params.extend(values)
-            sql = (
-                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([placeholder] * len(part))}) "  # noqa: S608 (identifiers from code, values bound)
-                f"AS v(id, {names}) WHERE t.id = v.id::bigint{condition}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} (id bigint, "
+                + ", ".join(f"{name} {db_type}" for name, db_type in columns)
+                + ") ON COMMIT DELETE ROWS"
             )
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
+            cursor.execute(f"TRUNCATE {stage}")
+            with cursor.cursor.copy(f"COPY {stage} (id, {names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", *(_binary_type(db_type) for _name, db_type in columns)])
+                for row_id, values in rows:
+                    copy.write_row((row_id, *values))
+            sets = ", ".join(f"{name} = v.{name}" for name, _type in columns)
+            condition = ""
+            if guard:
+                column, _db_type = guard
+                condition = f" AND (t.{column} IS NULL OR t.{column} < v.{column})"
+            # the staging table has no statistics: make the one good plan explicit (walk the chunk's
+            # rows, find each target by primary key) rather than risk a scan of the big table
+            cursor.execute("SET LOCAL enable_hashjoin = off")
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+            cursor.execute(f"UPDATE {table} AS t SET {sets} FROM {stage} AS v WHERE t.id = v.id{condition}")
+            cursor.execute("SET LOCAL enable_hashjoin = on")
+            cursor.execute("SET LOCAL enable_mergejoin = on")
     else:
         sets = ", ".join(f"{name} = %s" for name, _type in columns)
         condition = ""
         if guard:
             column, _db_type = guard
             condition = f" AND ({column} IS NULL OR {column} < %s)"
-        sql = f"UPDATE {table} SET {sets} WHERE id = %s{condition}"  # noqa: S608 (identifiers from code, values bound)
+        sql = f"UPDATE {table} SET {sets} WHERE id = %s{condition}"
         params = []
         for row_id, values in rows:
             converted = [str(v) if isinstance(v, Decimal) else v for v in values]
