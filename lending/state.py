@@ -90,10 +90,17 @@ def classifier() -> engine.Classifier:
 KNOWN_BUCKETS = frozenset((*engine.DUE_BUCKETS, engine.B_PREPAYMENT))
 
 
+_VALID_ORDERS: set[tuple] = set()
+
+
 def _order(value, name: str) -> tuple:
+    if isinstance(value, tuple) and value in _VALID_ORDERS:
+        return value
     if not isinstance(value, list | tuple) or any(bucket not in KNOWN_BUCKETS for bucket in value):
         raise ValueError(f"invalid {name}: {value!r}")
-    return tuple(value)
+    order = tuple(value)
+    _VALID_ORDERS.add(order)
+    return order
 
 
 def terms_from(values: dict, *, default_prepayment_option: str = sched.PrepaymentOption.REDUCE_PAYMENT) -> engine.Terms:

@@ -1,4 +1,5 @@
-"""Database guards for the ledger (PostgreSQL) and the two DPD floor tables from DOMAIN.md."""
+"""Database guards for the ledger and the loan table's fillfactor (PostgreSQL), and the two DPD floor
+tables from DOMAIN.md (the 2023 one is the newest effective, so it applies)."""
 
 import datetime as dt
 
@@ -68,11 +69,15 @@ DROP FUNCTION IF EXISTS lending_ledger_immutable();
 def triggers_forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(PG_FORWARD.replace("%", "%%"), params=[])
+        # every open loan row is rewritten each night: leave room on each page for a new version of
+        # each row so the update is a HOT update (no index writes; old versions are pruned in place)
+        schema_editor.execute("ALTER TABLE lending_loan SET (fillfactor = 50)", params=[])
 
 
 def triggers_backward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(PG_BACKWARD, params=[])
+        schema_editor.execute("ALTER TABLE lending_loan RESET (fillfactor)", params=[])
 
 
 TABLES = [
