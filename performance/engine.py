@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 
-from jikuai.core.exceptions import ApplicationError
 from jikuai.core.money import round_to
 from jikuai.org import roles
 from jikuai.org.models import Branch, Staff
@@ -111,7 +111,7 @@ def base_indicators(indicators: dict[int, Indicator]) -> dict[int, Indicator]:
     return wanted
 
 
-PG_WORK_MEM = "64MB"  # the close's GROUP BY and window sort stay in memory (set per transaction)
+PG_WORK_MEM = "256MB"  # the close's GROUP BY and window sort stay in memory (set per transaction of the job)
 PG_SESSION = (f"SET LOCAL work_mem = '{PG_WORK_MEM}'", "SET LOCAL jit = off")  # JIT compiles cost more than they save here
 
 
@@ -131,19 +131,65 @@ def aggregate_facts(
     daily averages take Σ balance-days of the period ÷ days; period-end measures take, per business object,
     the latest snapshot (all its credited rows) dated on or before the end."""
     assert group in ("staff_id", "branch_id")
+    snapshots = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.PERIOD_END]
+    others = [
+        i
+        for i in indicators.values()
+        if i.measure in (Indicator.Measure.SUM, Indicator.Measure.COUNT, Indicator.Measure.DAILY_AVERAGE)
+    ]
+    snapshot_job = None
+    if snapshots and others and group_ids is None and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # the full close on PostgreSQL: the snapshot scan runs on a second connection while this one aggregates flows
+        # (both read committed facts up to the watermark, so they see the same input)
+        pool = ThreadPoolExecutor(max_workers=1)
+        snapshot_job = pool.submit(_snapshot_rows_own_connection, institution_id, snapshots, end, group, watermark)
+        pool.shutdown(wait=False)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                for statement in PG_SESSION:
-                    cursor.execute(statement)
-        return _aggregate(institution_id, indicators, start, end, group, watermark, previous_watermark, group_ids)
+        _session()
+        result = _aggregate(
+            institution_id,
+            indicators,
+            start,
+            end,
+            group,
+            watermark,
+            previous_watermark,
+            group_ids,
+            with_snapshots=snapshot_job is None,
+        )
+    if snapshot_job is not None:
+        _add_snapshots(result, snapshot_job.result())
+    return result
 
 
-def _aggregate(institution_id, indicators, start, end, group, watermark, previous_watermark, group_ids):
+def _session() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for statement in PG_SESSION:
+                cursor.execute(statement)
+
+
+def _snapshot_rows_own_connection(institution_id, snapshots, end, group, watermark):
+    try:
+        with transaction.atomic():
+            _session()
+            return _snapshot_rows(institution_id, snapshots, end, group, watermark, None)
+    finally:
+        connection.close()  # this thread's connection
+
+
+def _add_snapshots(result, rows) -> None:
+    for grp, indicator_id, value, count in rows:
+        agg = result[(grp, indicator_id)]
+        agg.value += value or ZERO
+        agg.count += count
+
+
+def _aggregate(institution_id, indicators, start, end, group, watermark, previous_watermark, group_ids, *, with_snapshots=True):
     result: dict[tuple[int, int], Aggregate] = defaultdict(Aggregate)
     flow = [i.pk for i in indicators.values() if i.measure in (Indicator.Measure.SUM, Indicator.Measure.COUNT)]
     averages = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.DAILY_AVERAGE]
-    snapshots = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.PERIOD_END]
+    snapshots = [i.pk for i in indicators.values() if i.measure == Indicator.Measure.PERIOD_END] if with_snapshots else []
     base = Fact.objects.filter(institution_id=institution_id, **{f"{group}__isnull": False})
     if watermark is not None:
         base = base.filter(id__lte=watermark)
@@ -171,10 +217,7 @@ def _aggregate(institution_id, indicators, start, end, group, watermark, previou
                 agg.value = round_to(agg.value / days, 4)
                 agg.base = round_to(agg.base / days, 4)
     if snapshots:
-        for grp, indicator_id, value, count in _snapshot_rows(institution_id, snapshots, end, group, watermark, group_ids):
-            agg = result[(grp, indicator_id)]
-            agg.value += value or ZERO
-            agg.count += count
+        _add_snapshots(result, _snapshot_rows(institution_id, snapshots, end, group, watermark, group_ids))
     return result
 
 
@@ -195,11 +238,12 @@ def _snapshot_rows(institution_id, indicator_ids, end, group, watermark, group_i
             return []
         group_sql = f"AND grp IN ({','.join(['%s'] * len(group_ids))})"
         params += list(group_ids)
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""  # byte order: the cheapest text comparison
     sql = f"""
         SELECT grp, indicator_id, SUM(value), COUNT(*) FROM (
             SELECT {group} AS grp, indicator_id, value, source_key,
                    FIRST_VALUE(source_key) OVER (
-                       PARTITION BY indicator_id, subject_kind, subject_id ORDER BY fact_date DESC, id DESC
+                       PARTITION BY indicator_id, subject_id, subject_kind{collate} ORDER BY fact_date DESC, id DESC
                    ) AS latest_key
             FROM {table}
             WHERE institution_id = %s AND fact_date <= %s AND indicator_id IN ({marks}) {watermark_sql}
@@ -457,7 +501,3 @@ def evaluate_all(items, subjects, inputs, *, renormalise: bool, explain: bool = 
             items, inputs[subject.key], subject_ranks, renormalise=renormalise, explain=explain
         )
     return outputs
-
-
-class EngineError(ApplicationError):
-    code = "performance_engine_error"

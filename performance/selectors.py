@@ -19,7 +19,6 @@ from performance.models import (
     AttributionClaim,
     Fact,
     Indicator,
-    PerformanceReport,
     Period,
     Scheme,
     SubjectResult,
@@ -273,13 +272,6 @@ def appeals_pending_for(user):
         .select_related("staff", "period", "period__scheme", "line__indicator", "result")
         .order_by("submitted_at")
     )
-
-
-def reports_for(user, *, staff: Staff | None = None):
-    qs = scope_queryset(PerformanceReport.objects.all(), user)
-    if staff is not None:
-        qs = PerformanceReport.objects.filter(staff=staff) | qs
-    return qs.select_related("period", "period__scheme", "staff", "branch").order_by("-created_at")
 
 
 def customers_claimable_by(staff: Staff):

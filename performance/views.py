@@ -14,7 +14,7 @@ from jikuai.org.scoping import scope_for, scope_queryset
 from jikuai.web.decorators import staff_required
 from performance import selectors
 from performance.forms import AppealDecisionForm, AppealForm, ClaimDecisionForm, ClaimForm
-from performance.models import Appeal, AttributionClaim, Indicator, PerformanceReport, Period, SubjectResult
+from performance.models import Appeal, AttributionClaim, Indicator, PerformanceReport, SubjectResult
 from performance.services import appeals as appeal_services
 from performance.services import attribution as attribution_services
 from performance.services.reports import report_read
@@ -265,7 +265,3 @@ def report_download(request, report_id: int):
     response["Content-Disposition"] = f'attachment; filename="performance-{report.period.label}-{report.key}.pdf"'
     response["X-Content-SHA256"] = report.sha256
     return response
-
-
-def period_label(period: Period) -> str:
-    return f"{period.label} {period.scheme.name}"

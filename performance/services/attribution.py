@@ -35,7 +35,6 @@ from performance.services.common import (
     policy_for,
     require_institution,
     require_perm,
-    staff_of,
     user_of,
     visible_or_404,
 )
@@ -695,7 +694,3 @@ def facts_import_approve(*, batch_id: int, actor) -> int:
     batch.apply(by=user_of(actor), description="审批入库")
     batch.save()
     return len(facts)
-
-
-def staff_for_actor(actor) -> Staff | None:
-    return staff_of(actor)

@@ -515,3 +515,54 @@ def test_branch_schemes_score_branches_and_branch_managers_take_branch_totals(se
         bank.manager_a.pk: Decimal("120.00"),
         bank.manager_b.pk: Decimal("100.00"),
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_snapshot_scan_gives_the_same_aggregates(django_capture_on_commit_callbacks, monkeypatch):
+    """Outside a transaction on PostgreSQL the snapshot scan runs on a second connection in parallel with the flow
+    scan; the figures must equal the single-connection computation (loans 120,000 flow; balance snapshots: loan 1's
+    classification of 70,000 replaces its disbursement balance of 80,000 → 110,000)."""
+    from django.db import connection, transaction
+
+    from performance import engine
+
+    bank = make_bank("PAR")
+    loan(bank, bank.am1, 1, "80000.00")
+    loan(bank, bank.am1, 2, "40000.00")
+    publish_event(
+        "lending.loan_classified",
+        {
+            "institution_id": bank.institution.pk,
+            "loan_id": 1,
+            "customer_id": None,
+            "account_manager_id": bank.am1.pk,
+            "old_class": "normal",
+            "new_class": "special_mention",
+            "dpd": 5,
+            "business_date": "2026-09-20",
+            "principal_outstanding": "70000.00",
+            "principal_outstanding_fen": 7000000,
+        },
+    )
+    codes = ("loan_disbursed_amount", "loan_balance")
+    indicators = {i.pk: i for i in Indicator.objects.filter(code__in=codes)}
+    kwargs = dict(
+        institution_id=bank.institution.pk,
+        indicators=indicators,
+        start=SEPT,
+        end=dt.date(2026, 9, 30),
+        group="staff_id",
+        watermark=None,
+        previous_watermark=None,
+    )
+    threads = []
+    own_connection = engine._snapshot_rows_own_connection
+    monkeypatch.setattr(engine, "_snapshot_rows_own_connection", lambda *args: threads.append(args) or own_connection(*args))
+    parallel = engine.aggregate_facts(**kwargs)
+    assert len(threads) == (1 if connection.vendor == "postgresql" else 0)
+    with transaction.atomic():
+        sequential = engine.aggregate_facts(**kwargs)
+    by_code = {i.code: i.pk for i in indicators.values()}
+    assert parallel[(bank.am1.pk, by_code["loan_disbursed_amount"])].value == Decimal(120000)
+    assert parallel[(bank.am1.pk, by_code["loan_balance"])].value == Decimal(110000)
+    assert {k: (v.value, v.count) for k, v in parallel.items()} == {k: (v.value, v.count) for k, v in sequential.items()}
