@@ -1,6 +1,6 @@
 """Nightly close (日终) of N synthetic loans on PostgreSQL.
 
-    python -m bench.lending_cob --size N [--chunk 2000] [--no-double] [--keep-db]
+    python -m bench.lending_cob --size N [--chunk 5000] [--no-double] [--keep-db]
 
 Runs in its own database ``<DATABASE_URL name>_lending_bench`` (created, migrated, dropped afterwards
 unless --keep-db): the ledger is immutable, so benchmark rows must never land in a working database.
@@ -491,7 +491,7 @@ def main(argv: list[str]) -> dict:
         return {}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=20000)
-    parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--chunk", type=int, default=5000)
     parser.add_argument("--no-double", action="store_true", help="skip the 2N run")
     parser.add_argument("--keep-db", action="store_true", help="keep (and reuse) the benchmark database")
     args = parser.parse_args(argv)
