@@ -92,6 +92,9 @@ def _scenario(plan, method, reverse_index):
         if target > day:
             run_cob(date=day, until=target - dt.timedelta(days=1))
             day = target
+        loans["live"].refresh_from_db()
+        if not loans["live"].is_open:  # settled by the earlier payments: nothing more to pay
+            continue
         due = prepayment_quote(loan_id=loans["live"].pk).amount_due
         amount = (due * percent / 100).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
         if amount <= 0:
