@@ -205,6 +205,15 @@ OTP_MAX_ATTEMPTS = 5
 CUSTOMER_LOGIN_FAILURE_LIMIT = 5
 CUSTOMER_LOGIN_LOCK_MINUTES = 30
 
+# --- Core banking adapter (lending disbursement and collection; outside the platform) ----------
+JIKUAI_CORE_BANKING_ADAPTER = env.str("JIKUAI_CORE_BANKING_ADAPTER", default="lending.corebanking.LocalAdapter")
+JIKUAI_CORE_BANKING_URL = env.str("JIKUAI_CORE_BANKING_URL", default="")
+JIKUAI_CORE_BANKING_APP_ID = env.str("JIKUAI_CORE_BANKING_APP_ID", default="")
+JIKUAI_CORE_BANKING_SECRET = env.str("JIKUAI_CORE_BANKING_SECRET", default="")
+JIKUAI_CORE_BANKING_TIMEOUT = env.float("JIKUAI_CORE_BANKING_TIMEOUT", default=5.0)
+JIKUAI_CORE_BANKING_RETRIES = env.int("JIKUAI_CORE_BANKING_RETRIES", default=3)
+JIKUAI_CORE_BANKING_CALLBACK_URL = env.str("JIKUAI_CORE_BANKING_CALLBACK_URL", default="")
+
 # --- API ------------------------------------------------------------------------------------
 API_SIGNATURE_MAX_SKEW_SECONDS = 300
 API_IDEMPOTENCY_TTL_HOURS = 48
