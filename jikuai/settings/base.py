@@ -238,6 +238,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # choice sets whose field names collide across apps get stable component names
+    "ENUM_NAME_OVERRIDES": {
+        "LoanStateEnum": "lending.models.loans.LoanState",
+        "RepaymentKindEnum": "lending.models.loans.RepaymentKind",
+    },
 }
 
 # --- Guardian, history ----------------------------------------------------------------------
