@@ -2,6 +2,7 @@
 naive variant without the row lock does), and a repayment during the close waits for the loan's lock."""
 
 import datetime as dt
+import importlib
 import threading
 import time
 
@@ -17,7 +18,19 @@ from lending.services.common import post_effects, save_book
 from lending.services.reconcile import reconcile_ledger
 from tests.lending.factories import make_loan
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# Real threads need committed rows, so these tests run outside a test transaction. Tables are flushed
+# after each transactional test, which removes the data migrations seeded; the fixture below puts the
+# classification floor tables back (serialized_rollback would clash with the role groups that the
+# kernel re-creates after every flush).
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _floor_tables():
+    from django.apps import apps as django_apps
+
+    seeding = importlib.import_module("lending.migrations.0002_ledger_triggers_and_floor_tables")
+    seeding.seed_tables(django_apps, None)
 
 
 def run_threads(target, count=2):
