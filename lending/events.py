@@ -59,7 +59,7 @@ def publish_loan_events(loan, events: list[tuple[str, dict]], *, principal_outst
 
 def publish_many(rows: list[tuple[str, dict]], *, dispatch: bool = True) -> list[int]:
     """Insert many outbox events with one bulk insert; after commit each is handed to the kernel's
-    dispatcher exactly like ``bus.publish`` does. (Kernel helper requested: ``bus.publish_many``.)"""
+    dispatcher in batches through ``bus.enqueue``."""
     if not rows:
         return []
     if not dispatch and connection.vendor == "postgresql":
@@ -79,5 +79,5 @@ def publish_many(rows: list[tuple[str, dict]], *, dispatch: bool = True) -> list
     )
     ids = [event.pk for event in events]
     if dispatch:
-        transaction.on_commit(lambda: [bus._enqueue(event_id) for event_id in ids])
+        transaction.on_commit(lambda: bus.enqueue(ids))
     return ids

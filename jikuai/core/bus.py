@@ -90,6 +90,14 @@ def publish_many(topic: str, payloads: list[dict[str, Any]], *, batch_size: int 
     return len(payloads)
 
 
+def enqueue(event_ids, *, batch_size: int = 500) -> int:
+    """Hand events that are already committed to the dispatcher, one task per batch (nightly jobs)."""
+    ids = list(event_ids)
+    for start in range(0, len(ids), batch_size):
+        _enqueue_many(ids[start : start + batch_size])
+    return len(ids)
+
+
 def _enqueue_many(event_ids: list[int]) -> None:
     from jikuai.core.tasks import dispatch_events
 

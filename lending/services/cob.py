@@ -685,8 +685,7 @@ def _step_events(day: dt.date, *, progress=None, size: int = 2000) -> StepResult
         .order_by("id")
         .values_list("id", flat=True)
     )
-    for event_id in ids:
-        bus._enqueue(event_id)
+    bus.enqueue(ids)
     job_run_progress(run, add=len(ids), counts={"dispatched": len(ids)})
     job_run_finish(run)
     return StepResult("events", ran=True, processed=len(ids))

@@ -102,3 +102,14 @@ def test_publish_many_delivers_each_event_once_after_commit():
         assert count == 5 and calls == []
     assert len(calls) == 5
     assert OutboxEvent.objects.filter(status=OutboxEvent.Status.DELIVERED).count() == 5
+
+
+def test_enqueue_dispatches_committed_events_in_batches():
+    from unittest import mock
+
+    with mock.patch.object(bus, "_enqueue"):  # publish() alone must not deliver here
+        with transaction.atomic():
+            events = [bus.publish("test.thing_happened", {"n": i}) for i in range(3)]
+    assert calls == []
+    assert bus.enqueue([e.id for e in events], batch_size=2) == 3
+    assert sorted(c[1] for c in calls) == sorted(e.id for e in events)
