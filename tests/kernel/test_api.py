@@ -1,6 +1,7 @@
 import json
 import threading
 import time
+import uuid
 
 import pytest
 from django.db import connection
@@ -58,8 +59,9 @@ def test_wrong_signature_is_401(api):
 
 
 def test_replayed_nonce_is_401(api):
-    first = api.get("/api/v1/ping", nonce="nonce-fixed-001")
-    second = api.get("/api/v1/ping", nonce="nonce-fixed-001")
+    nonce = f"nonce-{uuid.uuid4().hex[:16]}"
+    first = api.get("/api/v1/ping", nonce=nonce)
+    second = api.get("/api/v1/ping", nonce=nonce)
     assert first.status_code == 200
     assert second.status_code == 401 and second.json()["code"] == "nonce_replayed"
 
