@@ -27,6 +27,44 @@ def default_methods():
     return ["equal_installment", "equal_principal", "interest_only", "bullet"]
 
 
+def default_channels():
+    return ["web", "field", "api"]
+
+
+def default_documents():
+    return ["id_card_front", "id_card_back", "selfie"]
+
+
+def default_spreads():
+    return {"A": 20, "B": 45, "C": 75, "D": 110}
+
+
+def default_tiers():
+    """分级审批: the role that may approve a manual review, by approved amount (yuan, inclusive)."""
+    return [{"up_to": "100000.00", "role": "reviewer"}, {"up_to": None, "role": "manager"}]
+
+
+class ProductStatus(models.TextChoices):
+    DRAFT = "draft", "草稿 draft"
+    ACTIVE = "active", "在售 active"
+    SUSPENDED = "suspended", "暂停 suspended"
+
+
+class ProductKind(models.TextChoices):
+    LINE = "line", "授信额度 credit line"
+    LOAN = "loan", "单笔贷款 one-off loan"
+
+
+class Segment(models.TextChoices):
+    FARMER = "farmer", "农户 farmers"
+    ENTREPRENEUR = "entrepreneur", "创业青年/返乡人员 entrepreneurs"
+    CIVIL_SERVANT = "civil_servant", "公职人员 public servants"
+    EMPLOYEE = "employee", "优质企业员工 employees"
+    BUSINESS = "business", "个体工商户 individual businesses"
+    TEACHER = "teacher", "教师 teachers"
+    MICRO_BUSINESS = "micro_business", "小微企业 micro businesses"
+
+
 class Product(models.Model):
     """贷款产品. ``institution`` empty = offered by every institution of the provincial union."""
 
@@ -69,6 +107,28 @@ class Product(models.Model):
     quarterly_interest = models.BooleanField("按季结息 quarterly interest", default=False, help_text="仅适用于按期付息到期还本")
     repayment_approval_threshold = models.DecimalField(
         "柜面还款复核金额 maker-checker above", default=Decimal("50000.00"), **MONEY
+    )
+    # 产品工厂 (origination): configuration read when an application is made; the application keeps a
+    # snapshot of it (``product_snapshot``) so that a change applies to new applications only.
+    status = models.CharField("状态 status", max_length=10, choices=ProductStatus.choices, default=ProductStatus.ACTIVE)
+    version = models.PositiveIntegerField("版本 version", default=1)
+    segment = models.CharField("客群 segment", max_length=20, choices=Segment.choices, blank=True, default="")
+    description = models.TextField("产品说明 description", blank=True, default="")
+    kind = models.CharField("授信方式 kind", max_length=10, choices=ProductKind.choices, default=ProductKind.LOAN)
+    revolving = models.BooleanField("循环额度 revolving", default=False)
+    line_validity_months = models.PositiveSmallIntegerField("额度有效期(月) line validity", default=12)
+    lpr_spreads_bp = models.JSONField(
+        "LPR加点(基点) spreads by grade", default=default_spreads, help_text='{"A": 20, "B": 45, …} 在一年期LPR上加点'
+    )
+    admission_ruleset = models.CharField("准入规则集 admission rule set", max_length=60, blank=True, default="")
+    rating_ruleset = models.CharField("评级规则集 rating rule set", max_length=60, blank=True, default="")
+    limit_ruleset = models.CharField("额度规则集 limit rule set", max_length=60, blank=True, default="")
+    pricing_ruleset = models.CharField("定价规则集 pricing rule set", max_length=60, blank=True, default="")
+    required_documents = models.JSONField("所需材料 required documents", default=default_documents)
+    channels = models.JSONField("销售渠道 channels", default=default_channels)
+    approval_tiers = models.JSONField("分级审批 approval tiers", default=default_tiers)
+    application_validity_days = models.PositiveSmallIntegerField(
+        "申请有效期(天) application validity", default=30, help_text="审批通过后未签约的申请到期失效"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
