@@ -112,6 +112,7 @@ KIND_NAMES = {
     "pricing": "定价",
     "early_warning": "贷后预警",
     "flow": "授信规则流",
+    "origination": "申请审批规则流",
 }
 
 
@@ -1026,6 +1027,116 @@ def flow_good_inputs() -> dict:
         "household_appraisal": "excellent",
         "whitelist_limit_fen": 20_000_000,
     }
+
+
+# --- origination flow (申请审批): admission → rating → limit → pricing in one decision -------------------
+
+
+def origination_flow(
+    p: Product,
+    catalogue: dict[str, VariableSpec],
+    *,
+    admission_hash: str,
+    rating_hash: str,
+    limit_hash: str,
+    pricing_hash: str,
+    codes: list[str],
+) -> RuleSetDefinition:
+    """What an application's submit evaluates: one decision record with the outcome, grade, limit and rate
+    (features resolved once, one explanation), the four rule sets pinned by content hash."""
+    graph = Graph()
+    start = graph.add(input_node(codes, catalogue))
+    adm = graph.add(sub_decision("admission", "准入 admission", admission_hash, "admission"))
+    gate = graph.add(switch("gate", "准入是否拒绝", [("declined", "admission.outcome == 'reject'"), ("continue", "")]))
+    declined = graph.add(
+        expressions(
+            "declined", "准入拒绝 declined", [("outcome", "'reject'"), ("reasons", "admission.reasons")], pass_through=False
+        )
+    )
+    rate = graph.add(sub_decision("rating", "评级 rating", rating_hash, "rating"))
+    carry = graph.add(expressions("carry", "传递等级 carry grade", [("grade", "rating.grade")]))
+    lim = graph.add(sub_decision("limit", "额度 limit", limit_hash, "limit"))
+    price = graph.add(sub_decision("pricing", "定价 pricing", pricing_hash, "pricing"))
+    summary = graph.add(
+        expressions(
+            "summary",
+            "审批结论 outcome",
+            [
+                (
+                    "outcome",
+                    "admission.outcome == 'refer' or rating.outcome == 'refer' or limit.outcome == 'refer'"
+                    " or pricing.outcome == 'refer' ? 'refer'"
+                    " : (limit.outcome == 'reject' or pricing.outcome == 'reject' ? 'reject' : 'approve')",
+                ),
+                ("grade", "rating.grade"),
+                ("score", "rating.score"),
+                ("amount_fen", "limit.amount_fen"),
+                ("rate_bp", "pricing.rate_bp"),
+                ("spread_bp", "pricing.spread_bp"),
+                ("reasons", "flatten([admission.reasons, rating.reasons, limit.reasons, pricing.reasons])"),
+            ],
+            pass_through=False,
+        )
+    )
+    out = graph.add(output_node())
+    graph.link(start["id"], adm["id"])
+    graph.link(adm["id"], gate["id"])
+    graph.link(gate["id"], declined["id"], "declined")
+    graph.link(gate["id"], rate["id"], "continue")
+    graph.link(rate["id"], carry["id"])
+    graph.link(carry["id"], lim["id"])
+    graph.link(lim["id"], price["id"])
+    graph.link(price["id"], summary["id"])
+    graph.link(declined["id"], out["id"])
+    graph.link(summary["id"], out["id"])
+    good = {key: value for key, value in origination_good_inputs(p).items() if key in codes}
+    tests = [
+        {
+            "name": "优质客户 → 通过 A级",
+            "inputs": good,
+            "expected": {"outcome": "approve", "grade": "A", "rate_bp": 300 + p.spreads_bp["A"]},
+        },
+        {
+            "name": "黑名单 → 拒绝",
+            "inputs": {**good, "on_blacklist": True},
+            "expected": {"outcome": "reject", "reasons": ["BLACKLISTED"]},
+        },
+        {
+            "name": "灰名单 → 转人工",
+            "inputs": {**good, "on_greylist": True},
+            "expected": {"outcome": "refer", "reasons_include": ["GREYLISTED"]},
+        },
+        {
+            "name": "缺LPR → 转人工",
+            "inputs": {key: value for key, value in good.items() if key != "lpr_1y_bp"},
+            "expected": {"outcome": "refer"},
+        },
+    ]
+    return RuleSetDefinition(
+        f"{p.code}_origination",
+        f"{p.name}{KIND_NAMES['origination']}",
+        "flow",
+        p.code,
+        graph.as_content(),
+        tests,
+        max_reasons=6,
+        description="准入 → 评级 → 额度 → 定价（子决策按内容哈希固定版本）；准入拒绝即终止。贷款申请提交时执行。",
+    )
+
+
+def origination_good_inputs(p: Product) -> dict:
+    """A strong applicant for product ``p`` (used by the flow's test cases)."""
+    inputs = {
+        **flow_good_inputs(),
+        "occupation": p.occupations[0],
+        "on_whitelist": True,
+        "lpr_1y_bp": 300,
+        "business_years": 6,
+        "employer_category": p.employer_categories[0] if p.employer_categories else "other",
+    }
+    if p.occupations[0] != "farmer":
+        inputs["household_appraisal"] = "good"
+    return inputs
 
 
 BUILDERS = [admission, rating, limit, pricing, early_warning]

@@ -121,6 +121,19 @@ def seed_rule_sets(*, maker: Staff, checker: Staff, product_codes=None) -> dict[
                 codes=codes,
             )
             published[flow.code] = publish_definition(flow, maker=maker, checker=checker)
+        adm, rat, lim, pri = (published[f"{code}_{kind}"] for kind in ("admission", "rating", "limit", "pricing"))
+        codes = list(dict.fromkeys(adm.input_variables + rat.input_variables + lim.input_variables + pri.input_variables))
+        codes = [c for c in codes if c != "grade"]
+        flow = products.origination_flow(
+            product,
+            catalogue,
+            admission_hash=adm.content_hash,
+            rating_hash=rat.content_hash,
+            limit_hash=lim.content_hash,
+            pricing_hash=pri.content_hash,
+            codes=codes,
+        )
+        published[flow.code] = publish_definition(flow, maker=maker, checker=checker)
     return published
 
 

@@ -247,9 +247,9 @@ def test_seeded_policy_passes_its_own_guard_rails():
 
     catalogue, texts = load_catalogue(), load_reason_texts()
     versions = RuleVersion.objects.filter(status="published", rule_set__institution__isnull=True)
-    assert versions.count() == 36
+    assert versions.count() == 43  # 7 products × (5 rule sets + origination flow) + the 吉农快贷 credit flow
     for version in versions:
         result = check_content(version.content, catalogue=catalogue, reason_codes=set(texts), pinned=_pinned_lookup)
         assert result.ok, (version, [str(v) for v in result.violations])
-    assert RuleSet.objects.filter(institution__isnull=True, product_code="jnkd").count() == 6
+    assert RuleSet.objects.filter(institution__isnull=True, product_code="jnkd").count() == 7
     assert json.loads(json.dumps(versions.first().content)) == versions.first().content
