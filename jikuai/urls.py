@@ -6,6 +6,7 @@ from jikuai.web import views as web_views
 
 urlpatterns = [
     path("healthz", web_views.healthz, name="healthz"),
+    path("version.json", web_views.version, name="version"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("jikuai.api.urls")),

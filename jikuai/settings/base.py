@@ -280,3 +280,6 @@ LOGGING = {
 JIKUAI = {
     "WORKING_HOURS": (9, 17),
 }
+
+# What /version.json reports (set by the deployment, e.g. the git commit).
+JIKUAI_VERSION = env.str("JIKUAI_VERSION", default="1.0.0-dev")

@@ -76,6 +76,12 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
 
 
+@require_GET
+def version(request):
+    """Plain JSON: what is deployed (no database, no session). Also the baseline of the API benchmarks."""
+    return JsonResponse({"service": "jikuai", "version": settings.JIKUAI_VERSION})
+
+
 def home(request):
     return render(request, "web/home.html")
 

@@ -1,0 +1,338 @@
+"""Apply-to-decision over the integrator API against gunicorn on loopback (八随五秒: the answer in seconds).
+
+    python -m bench.origination_apply [--clients 16] [--requests 800] [--workers 5] [--keep-db]
+
+Runs in its own database ``<DATABASE_URL name>_apply_bench`` (created, migrated, dropped afterwards unless
+--keep-db). Setup (not timed): the rule policy and the seven products, N teachers with verified KYC, a
+credit-report consent and a declared income, an integrator client; gunicorn (sync workers) started on a
+free loopback port with production-like settings (DEBUG off).
+
+Timed, with ``--clients`` concurrent client threads, a new connection per request (gunicorn sync workers
+close every connection), each phase after a warm-up:
+1. baseline — ``GET /version.json``, a plain JSON view through the same middleware stack;
+2. apply — ``POST /api/v1/applications`` signed (HMAC, nonce, timestamp) with an Idempotency-Key: create
+   and submit a 园丁贷 application for a distinct customer; the automated decision (admission → rating →
+   limit → pricing, one rule-flow decision) runs inside the request; the response carries the outcome.
+Reported per phase: requests/s, p50 / p95 / p99 latency, status codes; for apply the outcomes too.
+Targets (issue 5): apply p99 ≤ 1 s and apply throughput ≥ 0.10 × the baseline's. OCR and face checks run
+off the request path (a Celery task); their per-image times come from ``bench.kyc_pipeline``'s results,
+copied into this report.
+"""
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+NAME = "origination_apply"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / f"{NAME}.json"
+KYC_RESULTS = ROOT / "bench" / "results" / "kyc_pipeline.json"
+SECRET = secrets.token_hex(24)  # a fresh integrator secret per run
+PRODUCT = "ydd"
+BUSINESS_DATE = dt.date(2026, 6, 15)
+
+
+def _bench_database(keep: bool) -> tuple[str, str]:
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("bench.origination_apply needs DATABASE_URL=postgres://…")
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "jikuai") + "_apply_bench"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and not keep:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + name))
+    return name, admin
+
+
+def _drop_database(name: str, admin: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _setup(count: int) -> tuple[str, list[int]]:
+    """Policy, products, ``count`` eligible teachers and an integrator client; returns (app id, customer ids)."""
+    from django.utils import timezone
+    from lending.demo_origination import seed_products
+
+    from jikuai.api.models import IntegratorClient
+    from jikuai.core.idnumber import generate_id_number
+    from jikuai.core.workdays import business_date_set
+    from jikuai.customers.models import Consent, Customer
+    from jikuai.customers.services import id_number_index, mobile_index
+    from jikuai.org.models import Branch, Institution
+    from riskrules.policy.seed import seed_policy
+
+    business_date_set(day=BUSINESS_DATE)
+    seed_policy(product_codes=[PRODUCT])
+    seed_products()
+    institution, _ = Institution.objects.get_or_create(
+        code="BENCHAPPLY", defaults={"name": "基准测试农商行", "short_name": "基准"}
+    )
+    branch, _ = Branch.objects.get_or_create(institution=institution, code="BENCH01", defaults={"name": "基准支行"})
+    rng = random.Random(5)
+    stamp = uuid.uuid4().hex[:4]
+    opened = timezone.now() - dt.timedelta(days=365 * 6)
+    customers = []
+    for n in range(count):
+        birth = dt.date(rng.randint(1970, 1995), rng.randint(1, 12), rng.randint(1, 28))
+        number = generate_id_number(region_code="220182", birth_date=birth, gender=rng.choice("MF"), sequence=n % 900, rng=rng)
+        mobile = f"137{rng.randint(0, 99_999_999):08d}"
+        customers.append(
+            Customer(
+                institution=institution,
+                branch=branch,
+                name="基准教师",
+                id_number=number,
+                id_number_index=id_number_index(number),
+                mobile=mobile,
+                mobile_index=mobile_index(mobile),
+                gender="M",
+                birth_date=birth,
+                occupation="teacher",
+                employer="第一中学",
+                monthly_income=rng.choice([6000, 8000, 12000]),
+                referral_code=f"A{stamp}{n:07d}",
+                kyc_status="verified",
+                created_at=opened,
+            )
+        )
+    Customer.objects.bulk_create(customers, batch_size=1000, ignore_conflicts=True)
+    ids = list(Customer.objects.filter(institution=institution, name="基准教师").order_by("id").values_list("id", flat=True))
+    Consent.objects.bulk_create(
+        [Consent(customer_id=pk, purpose="credit_report", text_version="v1", channel="batch") for pk in ids], batch_size=1000
+    )
+    client = IntegratorClient(institution=institution, name="基准测试接入方", scopes=["*"], allowed_ips=[], is_active=True)
+    client.secret = SECRET
+    client.save()
+    return client.app_id, ids
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_gunicorn(port: int, workers: int) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    env = {**os.environ, "DJANGO_DEBUG": "False", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR"}
+    process = subprocess.Popen(
+        [str(gunicorn), "jikuai.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "error"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/version.json")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    sys.exit("gunicorn did not start")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def _run(port: int, clients: int, jobs: list) -> dict:
+    """Run ``jobs`` (callables taking a connection factory, returning (status, body)) on ``clients`` threads."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    bodies: list = []
+    lock = threading.Lock()
+
+    def one(job):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.perf_counter()
+        status, body = job(conn)
+        elapsed = time.perf_counter() - started
+        conn.close()
+        with lock:
+            latencies.append(elapsed)
+            statuses[status] = statuses.get(status, 0) + 1
+            bodies.append(body)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(one, jobs))
+    seconds = time.perf_counter() - started
+    return {
+        "requests": len(jobs),
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(len(jobs) / seconds, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(_percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "_bodies": bodies,
+    }
+
+
+def _version_job(conn):
+    conn.request("GET", "/version.json")
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def _apply_job(app_id: str, customer_id: int, amount: int):
+    from jikuai.api.signing import signed_headers
+
+    path = "/api/v1/applications"
+    body = json.dumps(
+        {
+            "customer_id": customer_id,
+            "product_code": PRODUCT,
+            "amount": f"{amount}.00",
+            "term_months": 12,
+            "repayment_method": "equal_installment",
+            "purpose": "家庭装修",
+        }
+    ).encode()
+
+    def job(conn):
+        headers = signed_headers(app_id=app_id, secret=SECRET, method="POST", path=path, body=body)
+        headers.update({"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    return job
+
+
+def _outcome(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "unparsable"
+    return str(data.get("state") or data.get("code") or "unknown")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=800, help="timed requests per phase")
+    parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2 + 1, help="gunicorn sync workers")
+    parser.add_argument("--size", type=int, default=None, help="alias of --requests (python -m bench --size N)")
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args(argv)
+    if args.size:
+        args.requests = args.size
+    name, admin = _bench_database(args.keep_db)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jikuai.settings")
+    os.environ["DJANGO_DEBUG"] = "False"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    print(f"migrating {name} …", file=sys.stderr, flush=True)
+    call_command("migrate", verbosity=0, interactive=False)
+    process = None
+    try:
+        app_id, customer_ids = _setup(args.requests + args.warmup)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+            version = cursor.connection.info.server_version
+        connections.close_all()
+        port = _free_port()
+        process = _start_gunicorn(port, args.workers)
+        rng = random.Random(7)
+        amounts = [rng.choice([30_000, 50_000, 80_000, 120_000]) for _ in customer_ids]
+        jobs = [_apply_job(app_id, pk, amount) for pk, amount in zip(customer_ids, amounts, strict=True)]
+        _run(port, args.clients, [_version_job] * args.warmup)
+        baseline = _run(port, args.clients, [_version_job] * args.requests)
+        _run(port, args.clients, jobs[: args.warmup])
+        apply = _run(port, args.clients, jobs[args.warmup :])
+        outcomes: dict[str, int] = {}
+        for body in apply.pop("_bodies"):
+            key = _outcome(body)
+            outcomes[key] = outcomes.get(key, 0) + 1
+        baseline.pop("_bodies")
+        apply["outcomes"] = dict(sorted(outcomes.items()))
+        ratio = apply["requests_per_second"] / baseline["requests_per_second"]
+        kyc = json.loads(KYC_RESULTS.read_text())["figures"] if KYC_RESULTS.exists() else None
+        result = {
+            "benchmark": NAME,
+            "size": args.requests,
+            "figures": {
+                "clients": args.clients,
+                "gunicorn_workers": args.workers,
+                "baseline_plain_json": baseline,
+                "apply_to_decision": apply,
+                "throughput_ratio": round(ratio, 3),
+                "kyc_off_request_path_per_image": kyc,
+            },
+            "targets": {"apply_p99_ms_max": 1000, "throughput_ratio_min": 0.10},
+            "met": {
+                "p99": apply["p99_ms"] <= 1000,
+                "throughput_ratio": ratio >= 0.10,
+                "all_answered": set(apply["statuses"]) <= {"200", "201"},
+            },
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "database": f"postgresql {version // 10000}.{version % 100}",
+                "load_average_1m": round(os.getloadavg()[0], 2),
+            },
+            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+    finally:
+        if process is not None:
+            _stop(process)
+        if not args.keep_db:
+            _drop_database(name, admin)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
