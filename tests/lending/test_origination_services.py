@@ -367,3 +367,49 @@ def test_monthly_debt_includes_existing_loans(products, branch):
     own = sched.annuity_for_rate(Decimal("50000"), Decimal("0.0250") + Decimal("0.0095"), 36)
     assert app.decision_inputs["monthly_debt_fen"] == int((own + loan.level_payment) * 100)
     assert bare.pk != customer.pk
+
+
+def test_providers_report_lending_figures(products, branch):
+    from riskrules.facade import FeatureContext, Subject
+
+    from lending import providers
+
+    customer = applicant(branch=branch)
+    loan = make_loan(customer=customer, value_date=dt.date(2025, 6, 15), principal="12000", months=12)
+    Loan.objects.filter(pk=loan.pk).update(state="overdue", dpd=45)
+    loan.installments.filter(number__in=[1, 2]).update(overdue_on=dt.date(2025, 8, 16))
+    ctx = FeatureContext(
+        subject=Subject(kind="application", id="x", customer_id=customer.pk),
+        institution_id=customer.institution_id,
+        customer_id=customer.pk,
+        decision_date=BUSINESS_DATE,
+        inputs={},
+    )
+    loan.refresh_from_db()
+    assert providers.current_overdue_count(ctx) == 1
+    assert providers.current_max_dpd(ctx) == 45
+    assert providers.outstanding_debt_fen(ctx) == int(loan.principal_outstanding * 100)
+    assert providers.past_overdue_times_24m(ctx) == 2
+    assert providers.whitelist_limit_fen(ctx) is None
+    nobody = FeatureContext(subject=ctx.subject, institution_id=None, customer_id=None, decision_date=BUSINESS_DATE, inputs={})
+    assert providers.current_overdue_count(nobody) is None
+    farmer = whitelisted_farmer(branch=branch, limit="88000.00")
+    farmer_ctx = FeatureContext(
+        subject=ctx.subject, institution_id=None, customer_id=farmer.pk, decision_date=BUSINESS_DATE, inputs={}
+    )
+    assert providers.whitelist_limit_fen(farmer_ctx) == 8_800_000
+    assert providers.current_overdue_count(farmer_ctx) == 0 and providers.current_max_dpd(farmer_ctx) == 0
+
+
+def test_submit_runs_a_bounded_number_of_queries(products, branch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customers = [applicant(branch=branch) for _ in range(2)]
+    application_submit(application_id=create(customers[0], products["ydd"]).pk)  # warm the caches
+    app = create(customers[1], products["ydd"])
+    with CaptureQueriesContext(connection) as queries:
+        application_submit(application_id=app.pk)
+    # 4 rule sets: ~6 queries each (customer, deployment, catalogue, savepoint + insert) + lock, product,
+    # providers (2), debt, state logs, update, history — the same whatever the customer's history
+    assert len(queries) <= 45, [q["sql"][:120] for q in queries]
