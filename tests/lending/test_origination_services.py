@@ -370,9 +370,8 @@ def test_monthly_debt_includes_existing_loans(products, branch):
 
 
 def test_providers_report_lending_figures(products, branch):
-    from riskrules.facade import FeatureContext, Subject
-
     from lending import providers
+    from riskrules.facade import FeatureContext, Subject
 
     customer = applicant(branch=branch)
     loan = make_loan(customer=customer, value_date=dt.date(2025, 6, 15), principal="12000", months=12)
