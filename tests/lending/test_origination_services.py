@@ -412,3 +412,16 @@ def test_submit_runs_a_bounded_number_of_queries(products, branch):
     # 4 rule sets: ~6 queries each (customer, deployment, catalogue, savepoint + insert) + lock, product,
     # providers (2), debt, state logs, update, history — the same whatever the customer's history
     assert len(queries) <= 45, [q["sql"][:120] for q in queries]
+
+
+def test_expiry_beat_job_is_registered_and_runs_the_service(products, branch):
+    from jikuai.core.scheduling import registered_jobs
+    from lending.tasks import application_expire_due_task
+
+    jobs = {job.task for job in registered_jobs().values()}
+    assert "lending.tasks.application_expire_due" in jobs
+    app = application_submit(application_id=create(applicant(branch=branch), products["ydd"]).pk)
+    later = app.expires_on + dt.timedelta(days=1)
+    assert application_expire_due_task.delay(later.isoformat()).get() == 1
+    app.refresh_from_db()
+    assert app.state == ApplicationState.EXPIRED
