@@ -60,6 +60,8 @@ class ProductForm(forms.ModelForm):
         if self.errors:
             return cleaned
         candidate = self.instance
+        if candidate.pk is None:
+            candidate.status = ProductStatus.DRAFT  # new products start as drafts (see save_model)
         for name, value in cleaned.items():
             setattr(candidate, name, value)
         try:

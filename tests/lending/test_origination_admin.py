@@ -67,6 +67,13 @@ def test_new_product_starts_as_draft_and_is_activated_by_action(admin_client, pr
     assert response.status_code == 302, response.content.decode()[:2000]
     created = Product.objects.get(code="newp")
     assert created.status == ProductStatus.DRAFT and created.is_active is False
+    # a draft may be saved before its rule sets are configured; activating it then asks for them
+    bare = form_data(products["ydd"], code="newq", name="草稿产品", admission_ruleset="", limit_ruleset="")
+    assert admin_client.post("/admin/lending/product/add/", bare).status_code == 302
+    draft = Product.objects.get(code="newq")
+    admin_client.post("/admin/lending/product/", {"action": "activate", "_selected_action": [draft.pk]})
+    draft.refresh_from_db()
+    assert draft.status == ProductStatus.DRAFT
     response = admin_client.post("/admin/lending/product/", {"action": "activate", "_selected_action": [created.pk]}, follow=True)
     created.refresh_from_db()
     assert created.status == ProductStatus.ACTIVE and created.is_active is True
