@@ -180,3 +180,34 @@ def test_field_staff_cannot_reach_other_institutions_customers(client, products,
 def test_field_pages_need_a_staff_login(client, products):
     response = client.get(reverse("lending:field"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_my_applications_page_runs_the_same_queries_for_one_or_many(client, products, branch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lending.services.origination import application_create
+
+    customer = applicant(branch=branch, password=PASSWORD)
+    login(client, customer)
+
+    def add(code):
+        product = products[code]
+        application_create(
+            customer=customer,
+            product=product,
+            amount="20000",
+            term_months=product.term_options[0],
+            repayment_method=product.allowed_methods[0],
+            channel="web",
+        )
+
+    add("ydd")
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("lending:applications")).status_code == 200
+    for code in ("gxd", "tsd", "jld"):
+        add(code)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(reverse("lending:applications")).content.decode()
+    assert page.count("AP2026") == 4
+    assert len(many) == len(one)
