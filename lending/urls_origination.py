@@ -10,6 +10,7 @@ urlpatterns = [
     path("products/<slug:code>/apply/", views.apply, name="apply"),
     path("applications/", views.application_list, name="applications"),
     path("applications/<int:application_id>/", views.application_detail, name="application"),
+    path("applications/<int:application_id>/submit/", views.application_submit_view, name="application_submit"),
     path("applications/<int:application_id>/cancel/", views.application_cancel_view, name="application_cancel"),
     # staff field app (移动展业)
     path("field/", views.field_home, name="field"),

@@ -215,6 +215,17 @@ def application_detail(request, application_id: int):
 
 @customer_required
 @require_POST
+def application_submit_view(request, application_id: int):
+    """Submit a draft (e.g. one an account manager prepared) and show the decision."""
+    try:
+        application_submit(application_id=application_id, customer=request.customer)
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+    return redirect("lending:application", application_id=application_id)
+
+
+@customer_required
+@require_POST
 def application_cancel_view(request, application_id: int):
     reason = (request.POST.get("reason") or "").strip() or _("客户主动撤销")
     try:

@@ -211,3 +211,29 @@ def test_my_applications_page_runs_the_same_queries_for_one_or_many(client, prod
         page = client.get(reverse("lending:applications")).content.decode()
     assert page.count("AP2026") == 4
     assert len(many) == len(one)
+
+
+def test_a_draft_is_submitted_from_its_page(client, products, branch):
+    from lending.services.origination import application_create
+
+    customer = applicant(branch=branch, password=PASSWORD)
+    draft = application_create(
+        customer=customer,
+        product=products["ydd"],
+        amount="20000",
+        term_months=24,
+        repayment_method="equal_installment",
+        channel="field",
+        staff=account_manager(branch=branch),
+    )
+    login(client, customer)
+    page = client.get(reverse("lending:application", args=[draft.pk])).content.decode()
+    assert "提交申请，立即审批" in page
+    response = client.post(reverse("lending:application_submit", args=[draft.pk]), follow=True)
+    assert "审批通过" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.state == ApplicationState.APPROVED
+    other = applicant(branch=branch, password=PASSWORD)
+    client.post(reverse("web:logout"))
+    login(client, other)
+    assert client.post(reverse("lending:application_submit", args=[draft.pk])).status_code == 302
