@@ -10,7 +10,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -41,7 +41,6 @@ from lending.models import (
     PortfolioLoan,
     Posting,
     PostingLeg,
-    Product,
     Repayment,
     RepaymentRequest,
     ScheduleVersion,
@@ -58,38 +57,6 @@ from lending.services import (
 
 def _error(request, exc: ApplicationError) -> None:
     messages.error(request, exc.message)
-
-
-# --- products ---------------------------------------------------------------------------------------
-
-
-@admin.register(Product)
-class ProductAdmin(ModelAdmin):
-    list_display = [
-        "code",
-        "name",
-        "institution",
-        "min_amount",
-        "max_amount",
-        "min_rate",
-        "max_rate",
-        "day_basis",
-        "grace_days",
-        "is_active",
-    ]
-    list_filter = ["is_active", "institution", "day_basis"]
-    search_fields = ["code", "name"]
-    list_select_related = ["institution"]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        scope = scope_for(request.user)
-        if scope.level == "all":
-            return queryset
-        return queryset.filter(Q(institution__isnull=True) | Q(institution_id=scope.institution_id))
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- loans ------------------------------------------------------------------------------------------
@@ -573,3 +540,5 @@ class PortfolioAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
 
 __all__ = ["JobRun"]
+
+from lending import admin_origination  # noqa: E402, F401  (issue 5: products, applications)

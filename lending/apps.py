@@ -7,6 +7,9 @@ class LendingConfig(AppConfig):
 
     def ready(self):
         from jikuai.org import roles
+        from lending.providers import register_providers
+
+        register_providers()  # internal data for the rule flow (overdue, debt, DPD, white-list limit)
 
         loans_view = {
             "lending.loan": "v",
@@ -45,8 +48,11 @@ class LendingConfig(AppConfig):
         roles.register_grants(
             roles.BRANCH_MANAGER, {**loans_view, "lending.portfolioloan": "v", "lending.classificationsnapshot": "v"}
         )
-        roles.register_grants(roles.ACCOUNT_MANAGER, dict(loans_view))
-        roles.register_grants(roles.CREDIT_REVIEWER, dict(loans_view))
+        roles.register_grants(roles.ACCOUNT_MANAGER, {**loans_view, "lending.loanapplication": "v"})
+        roles.register_grants(roles.CREDIT_REVIEWER, {**loans_view, "lending.loanapplication": "v"})
+        roles.register_grants(roles.BRANCH_MANAGER, {"lending.loanapplication": "v"})
+        roles.register_grants(roles.RISK_OFFICER, {"lending.loanapplication": "v"})
+        roles.register_grants(roles.INSTITUTION_ADMIN, {"lending.loanapplication": "v"})
         roles.register_grants(
             roles.INSTITUTION_ADMIN,
             {

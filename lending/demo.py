@@ -73,27 +73,10 @@ DEMO_INSTITUTIONS = ["YSRCB", "YBRCB", "DHRCB", "WQRCB", "YTRCU"]
 
 
 def seed_products() -> dict[str, Product]:
-    products = {}
-    for p in PRODUCTS:
-        product, _ = Product.objects.get_or_create(
-            code=p.code,
-            defaults={
-                "name": p.name,
-                "min_amount": Decimal("1000.00"),
-                "max_amount": Decimal(p.max_amount),
-                "term_options": list(p.terms),
-                "allowed_methods": list(p.methods),
-                "default_method": p.methods[0],
-                "min_rate": Decimal(p.min_rate),
-                "max_rate": Decimal(p.max_rate),
-                "grace_days": p.grace_days,
-                "quarterly_interest": p.quarterly,
-                "upfront_fee_rate": Decimal(p.fee_rate),
-                "repayment_approval_threshold": Decimal("50000.00"),
-            },
-        )
-        products[p.code] = product
-    return products
+    """The seven products (one definition, with the product-factory configuration): lending.demo_origination."""
+    from lending.demo_origination import seed_products as seed_origination_products
+
+    return seed_origination_products()
 
 
 def _history(loan: Loan, *, pay_until: dt.date, rng: random.Random, external_prefix: str) -> None:
@@ -241,4 +224,8 @@ def seed_demo_lending(*, per_institution: int = 8) -> dict:
     products = seed_products()
     loans = seed_loans(products, per_institution=per_institution)
     report = reconcile_ledger()
-    return {"products": len(products), "loans": loans, "ledger_reconciled": report.ok}
+    result = {"products": len(products), "loans": loans, "ledger_reconciled": report.ok}
+    from lending.demo_origination import seed_demo_origination
+
+    result["origination"] = seed_demo_origination()  # issue 5: applications in every state
+    return result

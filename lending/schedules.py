@@ -14,3 +14,10 @@ periodic(
     crontab="0 5 * * 0",
     queue="batch",
 )
+periodic(
+    "贷款申请到期 application expiry",
+    "lending.tasks.application_expire_due",
+    description="审批通过后超过有效期未签约的申请置为已过期 / approved applications not signed in time expire",
+    crontab="30 0 * * *",
+    queue="batch",
+)

@@ -26,3 +26,13 @@ def reconcile_ledger_task() -> dict:
     from lending.services.reconcile import reconcile_ledger
 
     return reconcile_ledger().as_dict()
+
+
+@shared_task(name="lending.tasks.application_expire_due")
+def application_expire_due_task(date: str | None = None) -> int:
+    """Expire approved applications not signed by their sign-by date (idempotent)."""
+    import datetime as dt
+
+    from lending.services.origination import application_expire_due
+
+    return application_expire_due(business_date=dt.date.fromisoformat(date) if date else None)

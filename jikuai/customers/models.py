@@ -167,6 +167,14 @@ class Household(models.Model):
         Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="households", verbose_name="客户经理"
     )
     household_no = models.CharField("户号 household number", max_length=30)
+    pre_credit_limit = models.DecimalField(
+        "预授信额度 pre-credit limit",
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="整村授信白名单核定的家庭额度（元）；空 = 未预授信 / whole-village pre-credit limit, empty = none",
+    )
     is_demo = models.BooleanField(default=False)
     history = HistoricalRecords()
 

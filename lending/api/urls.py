@@ -11,3 +11,7 @@ urlpatterns = [
     path("calculator/schedule", views.CalculatorView.as_view(), name="lending-calculator"),
     path("corebanking/disbursements/callback", views.DisbursementCallbackView.as_view(), name="lending-disbursement-callback"),
 ]
+
+from lending.api.origination import urlpatterns as origination_urlpatterns  # noqa: E402  (issue 5)
+
+urlpatterns += origination_urlpatterns

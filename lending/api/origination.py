@@ -1,0 +1,205 @@
+"""Integrator endpoints of origination (signed, idempotent POSTs, scoped to the caller's institution):
+
+| method | path | scope |
+|---|---|---|
+| GET | ``products`` | lending:read — products on sale to the institution on the API channel |
+| POST | ``applications`` | lending:write — create and submit in one call; 201 with the decision |
+| GET | ``applications/{id}`` | lending:read — status and decision |
+
+Rates are percentages with two decimals ("3.35" = 3.35 %); money is a string in yuan.
+"""
+
+from django.db import transaction
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from jikuai.api.base import IntegratorAPIView
+from jikuai.api.pagination import StandardPagination
+from jikuai.api.views import ERRORS
+from jikuai.core.exceptions import NotFound
+from jikuai.customers.models import Customer
+from lending import schedule as sched
+from lending import selectors_origination as selectors
+from lending.models import ApplicationChannel
+from lending.services.origination import (
+    APPLICATION_INPUTS,
+    EMPLOYER_CATEGORIES,
+    HOUSEHOLD_APPRAISALS,
+    application_create,
+    application_submit,
+)
+
+
+def _money(value) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _percent(value) -> str | None:
+    return None if value is None else sched.fmt_percent(value * 100)
+
+
+class ProductSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    segment = serializers.CharField()
+    kind = serializers.CharField(help_text="line 授信额度 / loan 单笔贷款")
+    revolving = serializers.BooleanField()
+    line_validity_months = serializers.IntegerField()
+    description = serializers.CharField()
+    min_amount = serializers.SerializerMethodField()
+    max_amount = serializers.SerializerMethodField()
+    term_options = serializers.ListField(child=serializers.IntegerField())
+    allowed_methods = serializers.ListField(child=serializers.CharField())
+    min_rate = serializers.SerializerMethodField()
+    max_rate = serializers.SerializerMethodField()
+    lpr_spreads_bp = serializers.DictField(child=serializers.IntegerField())
+    required_documents = serializers.ListField(child=serializers.CharField())
+    channels = serializers.ListField(child=serializers.CharField())
+
+    def get_min_amount(self, obj) -> str:
+        return _money(obj.min_amount)
+
+    def get_max_amount(self, obj) -> str:
+        return _money(obj.max_amount)
+
+    def get_min_rate(self, obj) -> str:
+        return _percent(obj.min_rate)
+
+    def get_max_rate(self, obj) -> str:
+        return _percent(obj.max_rate)
+
+
+class ApplicationCreateSerializer(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+    product_code = serializers.CharField(max_length=30)
+    amount = serializers.CharField(max_length=20, help_text="元，字符串 yuan as a string")
+    term_months = serializers.IntegerField()
+    repayment_method = serializers.ChoiceField(choices=sched.Method.ALL)
+    purpose = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    declared_monthly_income = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    employer_category = serializers.ChoiceField(choices=list(EMPLOYER_CATEGORIES), required=False)
+    employment_years = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, min_value=0)
+    business_years = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, min_value=0)
+    household_appraisal = serializers.ChoiceField(choices=list(HOUSEHOLD_APPRAISALS), required=False)
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    text = serializers.CharField()
+
+
+class ApplicationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    application_no = serializers.CharField()
+    state = serializers.CharField()
+    customer_id = serializers.IntegerField()
+    product_code = serializers.CharField(source="product.code")
+    product_version = serializers.IntegerField()
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    amount_requested = serializers.SerializerMethodField()
+    term_months = serializers.IntegerField()
+    repayment_method = serializers.CharField()
+    purpose = serializers.CharField()
+    outcome = serializers.CharField(source="decision_outcome")
+    grade = serializers.CharField()
+    approved_amount = serializers.SerializerMethodField()
+    annual_rate = serializers.SerializerMethodField(help_text="% 年利率")
+    apr = serializers.SerializerMethodField(help_text="% 年化利率 (IRR)")
+    reasons = serializers.SerializerMethodField()
+    decision_ms = serializers.FloatField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    expires_on = serializers.DateField(allow_null=True)
+    closed_reason = serializers.CharField()
+
+    def get_amount_requested(self, obj) -> str:
+        return _money(obj.amount_requested)
+
+    def get_approved_amount(self, obj) -> str | None:
+        return _money(obj.approved_amount)
+
+    def get_annual_rate(self, obj) -> str | None:
+        return _percent(obj.annual_rate)
+
+    def get_apr(self, obj) -> str | None:
+        return _percent(obj.apr)
+
+    def get_reasons(self, obj) -> list[dict]:
+        return [{"code": code, "text": text} for code, text in obj.reasons or []]
+
+
+class ProductListView(IntegratorAPIView):
+    required_scopes = ("lending:read",)
+
+    @extend_schema(responses={200: ProductSerializer(many=True), **ERRORS}, summary="在售产品 products on offer")
+    def get(self, request):
+        rows = selectors.product_list_for_institution(self.institution.pk, channel=ApplicationChannel.API)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(ProductSerializer(page, many=True).data)
+
+
+class ApplicationCreateView(IntegratorAPIView):
+    required_scopes = ("lending:write",)
+
+    @extend_schema(
+        request=ApplicationCreateSerializer,
+        responses={201: ApplicationSerializer, **ERRORS},
+        summary="提交贷款申请并即时审批 apply and get the decision",
+    )
+    def post(self, request):
+        serializer = ApplicationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = Customer.objects.filter(pk=data["customer_id"], institution_id=self.institution.pk).first()
+        if customer is None:
+            raise NotFound("客户不存在。", "customer not found", code="customer_not_found", extra={"field": "customer_id"})
+        product = next(
+            (p for p in selectors.product_list_for_institution(self.institution.pk) if p.code == data["product_code"]),
+            None,
+        )
+        if product is None:
+            raise NotFound(
+                "产品不存在或未在售。",
+                "product not found or not on sale",
+                code="product_not_found",
+                extra={"field": "product_code"},
+            )
+        extra = {name: data[name] for name in APPLICATION_INPUTS if data.get(name) is not None}
+        with transaction.atomic():  # create + submit: a refused submit leaves no draft behind
+            app = application_create(
+                customer=customer,
+                product=product,
+                amount=data["amount"],
+                term_months=data["term_months"],
+                repayment_method=data["repayment_method"],
+                channel=ApplicationChannel.API,
+                purpose=data.get("purpose", ""),
+                declared_monthly_income=data.get("declared_monthly_income") or None,
+                extra_inputs=extra,
+            )
+            app = application_submit(application_id=app.pk)
+        app.product = product
+        return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
+
+
+class ApplicationDetailView(IntegratorAPIView):
+    required_scopes = ("lending:read",)
+
+    @extend_schema(responses={200: ApplicationSerializer, **ERRORS}, summary="申请状态与审批结果 application status")
+    def get(self, request, application_id: int):
+        app = selectors.application_list_for_institution(self.institution.pk).filter(pk=application_id).first()
+        if app is None:
+            raise NotFound("申请不存在。", "application not found", code="application_not_found")
+        return Response(ApplicationSerializer(app).data)
+
+
+urlpatterns = [
+    path("products", ProductListView.as_view(), name="lending-products"),
+    path("applications", ApplicationCreateView.as_view(), name="lending-applications"),
+    path("applications/<int:application_id>", ApplicationDetailView.as_view(), name="lending-application-detail"),
+]

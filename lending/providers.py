@@ -1,0 +1,115 @@
+"""Internal data lending owns, fed to the rule flow (``riskrules.facade.register_provider``).
+
+| variable | meaning (本行 = the customer's institution; customers are per institution) |
+|---|---|
+| ``current_overdue_count`` | open loans of the customer now overdue |
+| ``outstanding_debt_fen`` | principal outstanding of the customer's open loans, integer fen |
+| ``current_max_dpd`` | the largest DPD among the customer's open loans (0 when none) |
+| ``past_overdue_times_24m`` | installments that became overdue in the 24 months before the decision date |
+| ``whitelist_limit_fen`` | the household's whole-village pre-credit limit (预授信额度, ``Household.pre_credit_limit``) of a household the customer heads or belongs to; None when the customer has none |
+
+A customer without loans has 0 overdue, 0 debt and 0 DPD: that is known, not missing. A decision
+without a customer gets None (missing → the variable's missing-value policy).
+
+The loan figures come from one aggregate query per decision run: ``application_submit`` evaluates up
+to four rule sets in a row, so the figures are cached for the duration of a ``loan_figures_cache()``
+block (a context variable, so threads never share it).
+"""
+
+import contextlib
+import contextvars
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Count, Max, Q, Sum
+
+from jikuai.core.money import yuan_to_fen
+from lending.models import Installment, Loan, LoanState
+from lending.schedule import add_months
+
+OPEN_STATES = (LoanState.ACTIVE, LoanState.OVERDUE)
+_cache: contextvars.ContextVar[dict | None] = contextvars.ContextVar("lending_provider_cache", default=None)
+
+
+@contextlib.contextmanager
+def loan_figures_cache():
+    token = _cache.set({})
+    try:
+        yield
+    finally:
+        _cache.reset(token)
+
+
+def loan_figures(customer_id: int, decision_date: dt.date) -> dict:
+    cache = _cache.get()
+    key = (customer_id, decision_date)
+    if cache is not None and key in cache:
+        return cache[key]
+    figures = Loan.objects.filter(customer_id=customer_id, state__in=OPEN_STATES).aggregate(
+        overdue=Count("id", filter=Q(state=LoanState.OVERDUE)),
+        debt=Sum("principal_outstanding"),
+        max_dpd=Max("dpd"),
+    )
+    since = add_months(decision_date, -24)
+    figures["past_overdue"] = Installment.objects.filter(
+        loan__customer_id=customer_id, is_current=True, overdue_on__gte=since, overdue_on__lte=decision_date
+    ).count()
+    if cache is not None:
+        cache[key] = figures
+    return figures
+
+
+def current_overdue_count(ctx) -> int | None:
+    if not ctx.customer_id:
+        return None
+    return int(loan_figures(ctx.customer_id, ctx.decision_date)["overdue"] or 0)
+
+
+def outstanding_debt_fen(ctx) -> int | None:
+    if not ctx.customer_id:
+        return None
+    return yuan_to_fen(loan_figures(ctx.customer_id, ctx.decision_date)["debt"] or Decimal("0"))
+
+
+def current_max_dpd(ctx) -> int | None:
+    if not ctx.customer_id:
+        return None
+    return int(loan_figures(ctx.customer_id, ctx.decision_date)["max_dpd"] or 0)
+
+
+def past_overdue_times_24m(ctx) -> int | None:
+    if not ctx.customer_id:
+        return None
+    return int(loan_figures(ctx.customer_id, ctx.decision_date)["past_overdue"])
+
+
+def whitelist_limit_fen(ctx) -> int | None:
+    """整村授信预授信额度 of the customer's household (as head or member); the largest if several."""
+    if not ctx.customer_id:
+        return None
+    from jikuai.customers.models import Household
+
+    limit = (
+        Household.objects.filter(
+            Q(head_id=ctx.customer_id) | Q(members__customer_id=ctx.customer_id), pre_credit_limit__isnull=False
+        )
+        .aggregate(limit=Max("pre_credit_limit"))
+        .get("limit")
+    )
+    return yuan_to_fen(limit) if limit is not None else None
+
+
+PROVIDERS = {
+    "current_overdue_count": current_overdue_count,
+    "outstanding_debt_fen": outstanding_debt_fen,
+    "current_max_dpd": current_max_dpd,
+    "past_overdue_times_24m": past_overdue_times_24m,
+    "whitelist_limit_fen": whitelist_limit_fen,
+}
+
+
+def register_providers() -> None:
+    from riskrules.facade import register_provider
+
+    for name, func in PROVIDERS.items():
+        register_provider(name, func)

@@ -1,0 +1,141 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests.lending.origination_helpers
+"""Integrator API of origination: signed, idempotent, scoped to the caller's institution; create and
+submit in one call returns the decision; bad input is refused with nothing written."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from lending.models import LoanApplication, ReviewTask
+from lending.services.products import product_save
+from tests.factories import BranchFactory, InstitutionFactory, SignedApi, make_client
+from tests.lending.origination_helpers import applicant, branch, policy, products, seeded_policy  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(client, branch):
+    return SignedApi(client, make_client(institution=branch.institution, scopes=["lending:read", "lending:write"]))
+
+
+def body(customer, **overrides):
+    data = {
+        "customer_id": customer.pk,
+        "product_code": "ydd",
+        "amount": "50000",
+        "term_months": 36,
+        "repayment_method": "equal_installment",
+        "purpose": "装修",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_apply_returns_the_decision_and_replays_idempotently(api, products, branch):
+    customer = applicant(branch=branch)
+    response = api.post("/api/v1/applications", body(customer), key="app-1")
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["state"] == "approved" and data["outcome"] == "approve" and data["channel"] == "api"
+    assert data["approved_amount"] == "50000.00" and data["annual_rate"] and data["apr"]
+    assert data["product_code"] == "ydd" and data["decision_ms"] > 0
+    replay = api.post("/api/v1/applications", body(customer), key="app-1")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true" and replay.json() == data
+    assert LoanApplication.objects.filter(customer=customer).count() == 1
+    detail = api.get(f"/api/v1/applications/{data['id']}")
+    assert detail.status_code == 200 and detail.json() == data
+
+
+def test_refusal_and_referral_carry_reasons(api, products, branch):
+    farmer = applicant(branch=branch, occupation="farmer")
+    rejected = api.post("/api/v1/applications", body(farmer, product_code="gxd"), key="r-1").json()
+    assert rejected["state"] == "rejected" and rejected["approved_amount"] is None
+    assert {"code": "OCCUPATION_MISMATCH", "text": "职业不符合产品准入要求"} in rejected["reasons"]
+    unverified = applicant(branch=branch, verified=False)
+    referred = api.post("/api/v1/applications", body(unverified), key="r-2").json()
+    assert referred["state"] == "referred" and ReviewTask.objects.filter(application_id=referred["id"]).exists()
+
+
+def test_other_institutions_customer_is_not_found_and_nothing_is_written(api, products):
+    stranger = applicant(branch=BranchFactory())
+    response = api.post("/api/v1/applications", body(stranger), key="x-1")
+    assert response.status_code == 404 and response.json()["code"] == "customer_not_found"
+    assert "customer not found" in response.json()["detail"]
+    assert LoanApplication.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "overrides, status, code",
+    [
+        ({"amount": "100"}, 422, "amount_out_of_range"),
+        ({"term_months": 7}, 422, "term_not_allowed"),
+        ({"repayment_method": "bullet"}, 422, "method_not_allowed"),
+        ({"repayment_method": "balloon"}, 400, "invalid"),
+        ({"product_code": "nope"}, 404, "product_not_found"),
+        ({"amount": "1e9"}, 422, "invalid_amount"),
+    ],
+)
+def test_bad_input_is_refused_in_english_too(api, products, branch, overrides, status, code):
+    customer = applicant(branch=branch)
+    response = api.post("/api/v1/applications", body(customer, **overrides), key=f"bad-{code}")
+    assert response.status_code == status, response.json()
+    assert response.json()["code"] == code
+    assert LoanApplication.objects.count() == 0
+
+
+def test_refused_english_message(api, products, branch):
+    customer = applicant(branch=branch)
+    detail = api.post("/api/v1/applications", body(customer, amount="100"), key="e").json()["detail"]
+    assert "申请金额须在" in detail and "amount must be between" in detail
+
+
+def test_second_open_application_is_a_conflict(api, products, branch):
+    customer = applicant(branch=branch)
+    assert api.post("/api/v1/applications", body(customer), key="a").status_code == 201
+    second = api.post("/api/v1/applications", body(customer, amount="20000"), key="b")
+    assert second.status_code == 409 and second.json()["code"] == "application_open"
+    assert LoanApplication.objects.filter(customer=customer).count() == 1
+
+
+def test_suspended_product_is_not_offered(api, products, branch):
+    customer = applicant(branch=branch)
+    product = products["ydd"]
+    product.status = "suspended"
+    product_save(product=product)
+    response = api.post("/api/v1/applications", body(customer), key="s")
+    assert response.status_code == 404 and response.json()["code"] == "product_not_found"
+    listed = [p["code"] for p in api.get("/api/v1/products").json()["results"]]
+    assert "ydd" not in listed and "gxd" in listed
+
+
+def test_products_are_scoped_to_the_institution(api, products, branch):
+    own = products["tsd"]
+    own.institution = branch.institution
+    product_save(product=own)
+    other = products["jld"]
+    other.institution = InstitutionFactory()
+    product_save(product=other)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get("/api/v1/products")
+    assert response.status_code == 200
+    codes = [p["code"] for p in response.json()["results"]]
+    assert "tsd" in codes and "jld" not in codes and len(codes) == 6
+    jnkd = next(p for p in response.json()["results"] if p["code"] == "jnkd")
+    assert jnkd["kind"] == "line" and jnkd["revolving"] is True and jnkd["max_amount"] == "300000.00"
+    assert len(queries) < 12
+
+
+def test_other_institutions_application_is_not_visible(api, products, branch, client):
+    customer = applicant(branch=branch)
+    app_id = api.post("/api/v1/applications", body(customer), key="v").json()["id"]
+    outsider = SignedApi(client, make_client(institution=InstitutionFactory(), scopes=["lending:read"]))
+    assert outsider.get(f"/api/v1/applications/{app_id}").status_code == 404
+
+
+def test_scopes_are_required(client, branch, products):
+    reader = SignedApi(client, make_client(institution=branch.institution, scopes=["lending:read"]))
+    customer = applicant(branch=branch)
+    assert reader.post("/api/v1/applications", body(customer), key="z").status_code == 403
+    nobody = SignedApi(client, make_client(institution=branch.institution, scopes=["ping"]))
+    assert nobody.get("/api/v1/products").status_code == 403
