@@ -64,8 +64,10 @@ DECIDED_STATES = {
     ApplicationState.ACTIVE,
     ApplicationState.DISBURSED,
 }
-# 吉农快贷 decides admission, rating and limit in one pinned rule flow; settings may add more
-DEFAULT_CREDIT_FLOWS = {"jnkd": "jnkd_credit"}
+# Each seeded product decides admission → rating → limit → pricing in one pinned rule flow
+# ``<code>_origination`` (one decision record, features resolved once); settings may map other products.
+# A product whose flow is not deployed is decided step by step with its four rule sets.
+DEFAULT_CREDIT_FLOWS = {code: f"{code}_origination" for code in ("jnkd", "tsd", "gxd", "jld", "xyd", "ydd", "jwkd")}
 APPLICATION_INPUTS = {
     # optional facts the applicant or the account manager states (rule catalogue variables)
     "employer_category": "enum",
@@ -445,6 +447,16 @@ def _decision_inputs(app: LoanApplication, snapshot: dict, business_date: dt.dat
     return inputs
 
 
+def _deployed_flow(code: str, subject, inputs: dict, *, channel: str):
+    """The flow's decision, or None when no version of it is deployed (then the steps run one by one)."""
+    try:
+        return rules.decide(code, subject, inputs, channel=channel)
+    except NotFound as exc:
+        if exc.code != "ruleset_not_deployed":
+            raise
+        return None
+
+
 def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date) -> _Result:
     result = _Result()
     inputs = _decision_inputs(app, snapshot, business_date)
@@ -468,12 +480,16 @@ def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date) -> _Re
 
     with providers.loan_figures_cache():
         flow = snapshot.get("credit_flow_ruleset")
-        if flow:
-            decision = run("flow", flow)
-            if decision is not None:
-                result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
-                result.grade = decision.grade or ""
-                result.limit = decision.amount
+        decision = _deployed_flow(flow, subject, inputs, channel=app.channel) if flow else None
+        if decision is not None:
+            result.decision_ids["flow"] = decision.decision_id
+            result.add_reasons(decision.reasons)
+            result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
+            result.grade = decision.grade or ""
+            result.limit = decision.amount
+            if "rate_bp" in decision.outputs or result.outcome == "reject":
+                result.rate = decision.rate
+                return result  # the flow priced the offer (or refused it): nothing more to run
         else:
             if not snapshot.get("admission_ruleset") or not snapshot.get("limit_ruleset"):
                 result.worsen("refer")

@@ -59,7 +59,7 @@ def test_teacher_is_approved_with_amount_rate_and_apr_from_the_rules(products, b
     app = application_submit(application_id=app.pk, customer=customer)
     assert app.state == ApplicationState.APPROVED, app.reasons
     assert app.decision_outcome == "approve" and app.grade in ("A", "B")
-    assert set(app.decision_ids) == {"admission", "rating", "limit", "pricing"}
+    assert set(app.decision_ids) == {"flow"}  # ydd_origination: admission → rating → limit → pricing, one record
     assert app.approved_amount == Decimal("50000.00")  # below the limit: the requested amount
     spread = products["ydd"].lpr_spreads_bp[app.grade]
     assert app.annual_rate == (Decimal(300 + spread) / 10000).quantize(Decimal("0.000001"))
@@ -95,8 +95,21 @@ def test_occupation_mismatch_is_rejected_with_plain_chinese_reasons(products, br
     assert app.state == ApplicationState.REJECTED and app.decision_outcome == "reject"
     assert ["OCCUPATION_MISMATCH", "职业不符合产品准入要求"] in app.reasons
     assert app.approved_amount is None and app.annual_rate is None
-    assert set(app.decision_ids) == {"admission"}  # a knock-out stops the flow
+    assert set(app.decision_ids) == {"flow"}  # a knock-out stops the flow after admission
     assert not ReviewTask.objects.filter(application=app).exists()
+
+
+def test_a_product_without_a_deployed_flow_is_decided_step_by_step(products, branch, settings):
+    settings.JIKUAI_ORIGINATION_CREDIT_FLOWS = {"ydd": "ydd_flow_not_deployed"}
+    customer = applicant(branch=branch, occupation="teacher", income="12000")
+    app = application_submit(application_id=create(customer, products["ydd"]).pk)
+    assert app.state == ApplicationState.APPROVED, app.reasons
+    assert set(app.decision_ids) == {"admission", "rating", "limit", "pricing"}
+    spread = products["ydd"].lpr_spreads_bp[app.grade]
+    assert app.annual_rate == (Decimal(300 + spread) / 10000).quantize(Decimal("0.000001"))
+    farmer = applicant(branch=branch, occupation="farmer")
+    refused = application_submit(application_id=create(farmer, products["ydd"]).pk)
+    assert refused.state == ApplicationState.REJECTED and set(refused.decision_ids) == {"admission"}
 
 
 def test_unverified_identity_is_referred_to_a_review_task_with_a_proposal(products, branch):
@@ -124,9 +137,9 @@ def test_white_listed_farmer_gets_the_household_limit_through_the_jnkd_flow(prod
     app = create(farmer, products["jnkd"], amount="300000", term_months=12, repayment_method="interest_only")
     app = application_submit(application_id=app.pk)
     assert app.state == ApplicationState.APPROVED, app.reasons
-    assert set(app.decision_ids) == {"flow", "pricing"} and app.kind == "line"
+    assert set(app.decision_ids) == {"flow"} and app.kind == "line"  # one decision: admission → … → pricing
     assert app.approved_amount == Decimal("150000.00")  # min(requested, white-list limit)
-    assert app.product_snapshot["credit_flow_ruleset"] == "jnkd_credit"
+    assert app.product_snapshot["credit_flow_ruleset"] == "jnkd_origination"
 
 
 def test_farmer_not_on_the_white_list_is_rejected(products, branch):
