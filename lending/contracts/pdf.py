@@ -76,15 +76,19 @@ def _esc(value) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _pct(value) -> str:
-    """A fraction as a percentage with up to 4 decimals: 0.0435 → 4.35%."""
+def percent_text(value) -> str:
+    """A fraction as a percentage with 2 to 4 decimals: 0.0435 → "4.35", 0.06525 → "6.525", 0.5 → "50.00"."""
     pct = (Decimal(str(value)) * 100).quantize(Decimal("0.0001"))
     text = f"{pct:f}".rstrip("0").rstrip(".")
     if "." not in text:
         text += ".00"
     elif len(text.split(".")[1]) == 1:
         text += "0"
-    return f"{text}%"
+    return text
+
+
+def _pct(value) -> str:
+    return f"{percent_text(value)}%"
 
 
 def _money(value) -> str:
