@@ -241,4 +241,10 @@ def seed_demo_lending(*, per_institution: int = 8) -> dict:
     products = seed_products()
     loans = seed_loans(products, per_institution=per_institution)
     report = reconcile_ledger()
-    return {"products": len(products), "loans": loans, "ledger_reconciled": report.ok}
+    return {"products": len(products), "loans": loans, "ledger_reconciled": report.ok, **_seed_demo_contracts()}
+
+
+def _seed_demo_contracts() -> dict:
+    from lending.demo_contracts import seed_demo_contracts
+
+    return seed_demo_contracts()

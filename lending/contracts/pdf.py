@@ -32,6 +32,10 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 from lending.contracts.amounts import amount_in_chinese
 
 EMBEDDED_FONT = "JikuaiContractSans"
+METHOD_LABELS = {
+    "sms_otp": "短信验证码（一次性，验证通过即作废）",
+    "demo": "演示数据（未经客户确认，仅用于演示环境）",
+}
 CID_FONT = "STSong-Light"
 
 
@@ -375,7 +379,7 @@ def evidence_page_pdf(*, contract_no: str, institution_name: str, evidence: dict
         ["合同文本摘要（SHA-256）", Paragraph(_esc(evidence["document_sha256"]), st["cell"])],
         ["确认人", evidence["customer_name_masked"]],
         ["确认手机号", evidence["mobile_masked"]],
-        ["确认方式", "短信验证码（一次性，验证通过即作废）"],
+        ["确认方式", METHOD_LABELS.get(evidence.get("method", "sms_otp"), evidence.get("method", ""))],
         ["确认时间", evidence["confirmed_at_local"]],
         ["确认 IP 地址", evidence.get("ip_address") or "—"],
         ["客户端", Paragraph(_esc(evidence.get("user_agent") or "—"), st["cell"])],

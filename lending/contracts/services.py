@@ -337,7 +337,11 @@ def contract_sign(
     _ensure_signable(contract)
     _check_code_is_for(contract, customer)
     otp_verify(mobile=customer.mobile, purpose=CODE_PURPOSE, code=code)
+    return _seal_confirmed(contract, customer, method="sms_otp", ip_address=ip_address, user_agent=user_agent)
 
+
+def _seal_confirmed(contract: Contract, customer: Customer, *, method: str, ip_address: str | None, user_agent: str) -> Contract:
+    """After the customer's confirmation: evidence page, institution seal, state changes, event."""
     confirmed_at = timezone.now().replace(microsecond=0)
     local = timezone.localtime(confirmed_at)
     evidence = {
@@ -345,7 +349,7 @@ def contract_sign(
         "document_sha256": contract.unsigned_sha256,
         "customer_name_masked": mask_name(customer.name),
         "mobile_masked": mask_mobile(customer.mobile),
-        "method": "sms_otp",
+        "method": method,
         "code_id": (contract.confirmation or {}).get("code_id"),
         "confirmed_at": confirmed_at.isoformat(),
         "confirmed_at_local": f"{local:%Y-%m-%d %H:%M:%S} (UTC{local:%z})",
@@ -360,8 +364,9 @@ def contract_sign(
         )
     institution = contract.institution
     reason = (
-        f"借款人{evidence['customer_name_masked']}于{local:%Y-%m-%d %H:%M:%S}以短信验证码确认签署"
-        f"（手机{evidence['mobile_masked']}，IP {evidence['ip_address'] or '—'}，合同文本SHA-256 {contract.unsigned_sha256}）"
+        f"借款人{evidence['customer_name_masked']}于{local:%Y-%m-%d %H:%M:%S}"
+        + ("以短信验证码确认签署" if method == "sms_otp" else "（演示数据，未经客户确认）")
+        + f"（手机{evidence['mobile_masked']}，IP {evidence['ip_address'] or '—'}，合同文本SHA-256 {contract.unsigned_sha256}）"
     )
     signed = signing.sign_with_evidence(
         unsigned_pdf=unsigned,
