@@ -120,19 +120,19 @@ def _table(rows, widths, *, header=True, font=None):
     return table
 
 
-def _footer(institution_name: str, contract_no: str):
+def _footer(institution_name: str, contract_no: str, page_label: str | None = None):
     def draw(canvas, doc):
         canvas.saveState()
         canvas.setFont(font_name(), 8)
         canvas.setFillColor(colors.grey)
         canvas.drawString(20 * mm, 10 * mm, f"{institution_name}  合同编号 {contract_no}")
-        canvas.drawRightString(A4[0] - 20 * mm, 10 * mm, f"第 {doc.page} 页")
+        canvas.drawRightString(A4[0] - 20 * mm, 10 * mm, page_label or f"第 {doc.page} 页")
         canvas.restoreState()
 
     return draw
 
 
-def _build(story, *, title: str, author: str, contract_no: str) -> bytes:
+def _build(story, *, title: str, author: str, contract_no: str, page_label: str | None = None) -> bytes:
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -147,7 +147,7 @@ def _build(story, *, title: str, author: str, contract_no: str) -> bytes:
         creator="吉快金融 Jikuai",
         invariant=1,
     )
-    footer = _footer(author, contract_no)
+    footer = _footer(author, contract_no, page_label)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
 
@@ -403,4 +403,6 @@ def evidence_page_pdf(*, contract_no: str, institution_name: str, evidence: dict
             st["small"],
         ),
     ]
-    return _build(story, title=f"签署确认页 {contract_no}", author=institution_name, contract_no=contract_no)
+    return _build(
+        story, title=f"签署确认页 {contract_no}", author=institution_name, contract_no=contract_no, page_label="签署确认页"
+    )
