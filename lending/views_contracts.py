@@ -142,11 +142,17 @@ def _max_mb() -> int:
 def contract_verify_page(request):
     """合同验证: public. The upload is checked for size before it is read."""
     result = error = None
-    if request.method == "POST":
+    limit = settings.JIKUAI_CONTRACT_VERIFY_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if request.method == "POST" and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        # refused before the body is read (multipart files would otherwise be streamed to disk first)
+        form = VerifyForm()
+        error = _("文件过大（上限 %(mb)s MB）。") % {"mb": _max_mb()}
+    elif request.method == "POST":
         form = VerifyForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["pdf"]
-            if upload.size > settings.JIKUAI_CONTRACT_VERIFY_MAX_BYTES:
+            if upload.size > limit:
                 error = _("文件过大（上限 %(mb)s MB）。") % {"mb": _max_mb()}
             else:
                 try:

@@ -117,3 +117,10 @@ def test_verification_upload_size_is_limited(client, settings):
     assert response.status_code == 400 and "文件过大" in response.content.decode()
     missing = client.post(reverse("lending:contract_verify"), {})
     assert missing.status_code == 200 and "errorlist" in missing.content.decode()
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(client, settings):
+    settings.JIKUAI_CONTRACT_VERIFY_MAX_BYTES = 1024
+    big = SimpleUploadedFile("big.pdf", b"%PDF-" + b"0" * (200 * 1024))
+    response = client.post(reverse("lending:contract_verify"), {"pdf": big})
+    assert response.status_code == 400 and "文件过大" in response.content.decode()

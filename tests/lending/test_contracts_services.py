@@ -289,3 +289,13 @@ def test_production_without_keys_refuses_to_sign_and_changes_nothing(settings, t
         contract_sign(contract_id=contract.pk, customer=customer, code=last_code(customer.mobile))
     assert getattr(exc.value, "code", "") == "contract_key_missing"
     assert _snapshot(contract) == before
+
+
+def test_full_id_number_and_mobile_never_reach_the_logs(contract, application, caplog):
+    customer = application.customer
+    with caplog.at_level("DEBUG"):
+        _sign(contract, customer)
+        contract_verify(pdf_bytes=contract_pdf_bytes(Contract.objects.get(pk=contract.pk))[0])
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "contract signed" in logged
+    assert customer.id_number not in logged and customer.mobile not in logged and customer.name not in logged
