@@ -50,6 +50,7 @@ __all__ = [
     "ContractAlreadySigned",
     "ContractError",
     "FileTooLarge",
+    "contract_get_for_application",
     "contract_get_for_customer",
     "contract_list_for_customer",
     "contract_list_for_institution",
@@ -93,6 +94,11 @@ def contract_get_for_customer(customer: Customer, contract_id: int) -> Contract 
     if customer is None:
         return None
     return contract_list_for_customer(customer).filter(pk=contract_id).first()
+
+
+def contract_get_for_application(application_id: int) -> Contract | None:
+    """The current (not void) contract of an application, for the origination pages and services."""
+    return Contract.objects.filter(application_id=application_id).exclude(state=ContractState.VOID).order_by("-id").first()
 
 
 def contract_list_for_institution(institution_id: int) -> QuerySet:

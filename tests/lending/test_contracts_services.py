@@ -16,6 +16,7 @@ from lending.contracts.services import (
     ContractAlreadySigned,
     ContractError,
     FileTooLarge,
+    contract_get_for_application,
     contract_pdf_bytes,
     contract_prepare_for_application,
     contract_send_code,
@@ -80,6 +81,7 @@ def test_prepare_stores_the_pdf_moves_the_application_and_is_idempotent(applicat
     assert customer.id_number not in str(terms) and customer.mobile not in str(terms)
     assert terms["customer"]["id_number_masked"] == customer.masked_id_number
 
+    assert contract_get_for_application(application.pk).pk == contract.pk
     again = contract_prepare_for_application(application_id=application.pk)
     assert again.pk == contract.pk and Contract.objects.filter(application=application).count() == 1
     assert StateLog.objects.for_(application).filter(state="contract_pending").count() == 1
