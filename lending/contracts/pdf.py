@@ -165,7 +165,7 @@ def _parties(terms: dict, borrower: Borrower, st) -> list:
         ["联系电话", borrower.mobile],
         ["住址", Paragraph(_esc(borrower.address or "—"), st["cell"])],
     ]
-    return [Paragraph("当事人", st["h"]), _table(rows, [35 * mm, 135 * mm], header=False)]
+    return [Paragraph("当事人", st["h"]), _table(rows, [35 * mm, 135 * mm], header=False), Spacer(1, 3 * mm)]
 
 
 def _schedule_table(terms: dict, st) -> list:
