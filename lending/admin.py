@@ -541,4 +541,5 @@ class PortfolioAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
 __all__ = ["JobRun"]
 
-from lending import admin_origination  # noqa: E402, F401  (issue 5: products, applications)
+# issue 5: origination admin screens, registered on import
+from lending import admin_contracts, admin_origination  # noqa: E402, F401

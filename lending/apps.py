@@ -65,3 +65,6 @@ class LendingConfig(AppConfig):
             },
             extra=("lending.view_portfolio",),
         )
+        from lending.contracts.roles import register_contract_grants
+
+        register_contract_grants()

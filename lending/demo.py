@@ -225,7 +225,9 @@ def seed_demo_lending(*, per_institution: int = 8) -> dict:
     loans = seed_loans(products, per_institution=per_institution)
     report = reconcile_ledger()
     result = {"products": len(products), "loans": loans, "ledger_reconciled": report.ok}
+    from lending.demo_contracts import seed_demo_contracts
     from lending.demo_origination import seed_demo_origination
 
     result["origination"] = seed_demo_origination()  # issue 5: applications in every state
+    result.update(seed_demo_contracts())
     return result

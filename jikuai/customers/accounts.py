@@ -68,6 +68,7 @@ SMS_TEXTS = {
     OneTimeCode.Purpose.RESET_PASSWORD: "【吉快金融】您正在重置登录密码，验证码{code}，{minutes}分钟内有效。请勿将验证码告诉他人。",
     OneTimeCode.Purpose.CHANGE_MOBILE: "【吉快金融】您正在更换手机号，验证码{code}，{minutes}分钟内有效。请勿将验证码告诉他人。",
     OneTimeCode.Purpose.CONFIRM: "【吉快金融】您的业务确认验证码为{code}，{minutes}分钟内有效。请勿将验证码告诉他人。",
+    OneTimeCode.Purpose.CONTRACT_SIGN: "【吉快金融】您正在签署电子合同，验证码{code}，{minutes}分钟内有效。输入即表示您同意合同全部条款，请勿告诉他人。",
 }
 
 

@@ -266,6 +266,7 @@ class OneTimeCode(models.Model):
         RESET_PASSWORD = "reset_password", "重置密码"
         CHANGE_MOBILE = "change_mobile", "更换手机号"
         CONFIRM = "confirm", "业务确认"
+        CONTRACT_SIGN = "contract_sign", "签署合同"
 
     mobile_index = models.CharField(max_length=64, db_index=True)
     purpose = models.CharField(max_length=20, choices=Purpose.choices)

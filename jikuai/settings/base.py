@@ -214,6 +214,21 @@ JIKUAI_CORE_BANKING_TIMEOUT = env.float("JIKUAI_CORE_BANKING_TIMEOUT", default=5
 JIKUAI_CORE_BANKING_RETRIES = env.int("JIKUAI_CORE_BANKING_RETRIES", default=3)
 JIKUAI_CORE_BANKING_CALLBACK_URL = env.str("JIKUAI_CORE_BANKING_CALLBACK_URL", default="")
 
+# --- Contracts and e-signature (lending.contracts) -------------------------------------------
+# Key folder layout in lending/contracts/ca.py: ca.cert.pem (trust roots), <institution code>.key.pem and
+# .cert.pem (one signing certificate per institution), optional chain.pem. Development generates a local
+# test CA and the certificates on first use into var/keys/contracts (git-ignored); production installs
+# real files and turns generation off (JIKUAI_DEV_KEYS=false).
+JIKUAI_CONTRACT_KEY_DIR = env.str("JIKUAI_CONTRACT_KEY_DIR", default=str(VAR_DIR / "keys" / "contracts"))
+JIKUAI_CONTRACT_DEV_PKI = env.bool("JIKUAI_CONTRACT_DEV_PKI", default=env.bool("JIKUAI_DEV_KEYS", default=True))
+JIKUAI_CONTRACT_KEY_PASSPHRASE = env.str("JIKUAI_CONTRACT_KEY_PASSPHRASE", default="")
+JIKUAI_CONTRACT_TRUST_ROOTS = env.list("JIKUAI_CONTRACT_TRUST_ROOTS", default=[])  # extra PEM files to trust
+JIKUAI_CONTRACT_TSA_URL = env.str("JIKUAI_CONTRACT_TSA_URL", default="")  # RFC 3161; empty: local TSA in dev
+JIKUAI_CONTRACT_TSA_TIMEOUT = env.float("JIKUAI_CONTRACT_TSA_TIMEOUT", default=5.0)
+JIKUAI_CONTRACT_FONT_PATH = env.str("JIKUAI_CONTRACT_FONT_PATH", default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+JIKUAI_CONTRACT_CONTACT = env.str("JIKUAI_CONTRACT_CONTACT", default="吉快金融客服 96888")
+JIKUAI_CONTRACT_VERIFY_MAX_BYTES = env.int("JIKUAI_CONTRACT_VERIFY_MAX_BYTES", default=2 * 1024 * 1024)
+
 # --- API ------------------------------------------------------------------------------------
 API_SIGNATURE_MAX_SKEW_SECONDS = 300
 API_IDEMPOTENCY_TTL_HOURS = 48

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from lending.api import views
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("repayments/reversals", views.RepaymentReversalView.as_view(), name="lending-repayment-reversal"),
     path("calculator/schedule", views.CalculatorView.as_view(), name="lending-calculator"),
     path("corebanking/disbursements/callback", views.DisbursementCallbackView.as_view(), name="lending-disbursement-callback"),
+    path("", include("lending.api.contracts")),
 ]
 
 from lending.api.origination import urlpatterns as origination_urlpatterns  # noqa: E402  (issue 5)
