@@ -20,7 +20,7 @@ from jikuai.customers.models import Customer
 from jikuai.web.decorators import customer_required, staff_required
 from lending import schedule as sched
 from lending import selectors_origination as selectors
-from lending.models import ApplicationState, Product, ProductKind, ReviewTask, ReviewTaskStatus
+from lending.models import ApplicationState, Loan, Product, ProductKind, ReviewTask, ReviewTaskStatus
 from lending.services.origination import (
     EMPLOYER_CATEGORIES,
     HOUSEHOLD_APPRAISALS,
@@ -122,12 +122,30 @@ def _create_and_submit(form: ApplyForm, *, customer: Customer, product: Product,
     return application_submit(application_id=app.pk, staff=staff, customer=None if staff else customer)
 
 
+OFFER_STATES = (
+    ApplicationState.APPROVED,
+    ApplicationState.CONTRACT_PENDING,
+    ApplicationState.SIGNED,
+    ApplicationState.ACTIVE,
+    ApplicationState.DISBURSED,
+)
+
+
 def _decision_context(app) -> dict:
     task = None
     if app.state == ApplicationState.REFERRED:
         task = ReviewTask.objects.filter(application=app, status__in=[ReviewTaskStatus.OPEN, ReviewTaskStatus.CLAIMED]).first()
+    contract = app.contracts.exclude(state="void").order_by("-id").first()
+    line = getattr(app, "credit_line", None) if app.kind == ProductKind.LINE else None
+    loan = None
+    if app.state == ApplicationState.DISBURSED and contract is not None:
+        loan = Loan.objects.filter(contract_no=contract.contract_no, customer_id=app.customer_id).first()
     return {
         "app": app,
+        "contract": contract,
+        "credit_line": line,
+        "loan": loan,
+        "offer_states": OFFER_STATES,
         "badge": STATE_BADGES.get(app.state, ""),
         "state_label": app.get_state_display().split(" ")[0],
         "method_label": METHOD_LABELS.get(app.repayment_method, app.repayment_method),

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jikuai.core import bus
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound, PermissionDeniedError
 from jikuai.core.money import yuan_to_fen
 from jikuai.core.workdays import get_business_date
@@ -381,8 +382,37 @@ def application_submit(*, application_id: int, staff: Staff | None = None, custo
             from lending.services.review import review_task_open
 
             review_task_open(application=app)
+        else:
+            bus.publish(DECIDED_TOPIC, _decided_payload(app, business_date))
     logger.info("application %s decided %s in %.0f ms", app.application_no, app.state, app.decision_ms)
     return app
+
+
+DECIDED_TOPIC = "lending.application_decided"
+
+
+def _decided_payload(app: LoanApplication, business_date: dt.date) -> dict:
+    """The automated counterpart of the manual review's event (same topic and keys, ``source`` automatic)."""
+    approved = app.state == ApplicationState.APPROVED
+    return {
+        "application_id": app.pk,
+        "application_no": app.application_no,
+        "customer_id": app.customer_id,
+        "product_code": app.product_snapshot.get("code", ""),
+        "kind": app.kind,
+        "outcome": "approved" if approved else "rejected",
+        "state": app.state,
+        "source": "automatic",
+        "reviewer_staff_id": None,
+        "approved_amount": f"{app.approved_amount:.2f}" if approved else None,
+        "approved_amount_fen": yuan_to_fen(app.approved_amount) if approved else None,
+        "annual_rate": str(app.annual_rate) if approved else None,
+        "expires_on": app.expires_on.isoformat() if app.expires_on else None,
+        "business_date": business_date.isoformat(),
+        "institution_id": app.institution_id,
+        "branch_id": app.branch_id,
+        "account_manager_id": app.account_manager_id,
+    }
 
 
 class _Result:
