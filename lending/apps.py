@@ -59,3 +59,6 @@ class LendingConfig(AppConfig):
             },
             extra=("lending.view_portfolio",),
         )
+        from lending.permissions_review import register as register_review_grants
+
+        register_review_grants()

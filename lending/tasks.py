@@ -26,3 +26,11 @@ def reconcile_ledger_task() -> dict:
     from lending.services.reconcile import reconcile_ledger
 
     return reconcile_ledger().as_dict()
+
+
+@shared_task(name="lending.tasks.review_escalate_overdue")
+def review_escalate_overdue_task() -> int:
+    """超时升级: move overdue review tasks to the next queue (idempotent per run)."""
+    from lending.services.review import review_escalate_overdue
+
+    return review_escalate_overdue()
