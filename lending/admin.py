@@ -573,3 +573,4 @@ class PortfolioAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
 
 __all__ = ["JobRun"]
+from lending import admin_review  # noqa: E402,F401  (review tasks)
