@@ -13,14 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from jikuai.core.workdays import business_date_set
 from jikuai.customers.kyc.models import KycDocument, KycRecord
 from jikuai.customers.models import Household, HouseholdMember, PiiAccessLog, Region
-from jikuai.core.workdays import business_date_set
 from jikuai.org import roles
 from lending.models import ReviewTask
 from lending.services.review import review_claim, review_task_open
 from riskrules.models import ReasonCode
-from riskrules.services.lists import list_entry_create, list_entry_check
+from riskrules.services.lists import list_entry_check, list_entry_create
 from tests.factories import make_customer, make_staff, new_id_number
 from tests.lending.review_factories import MONDAY, World
 
