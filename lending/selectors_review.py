@@ -17,6 +17,7 @@ from lending.services.review import (
     amount_limit,
     approval_tiers,
     authority_of,
+    exclude_own,
     queue_condition,
     role_names_of,
 )
@@ -69,25 +70,19 @@ class Workbench:
 def review_workbench_for_staff(*, staff: Staff) -> Workbench:
     """My queues (open and overdue counts per role), the task claim-next would give me, my claimed tasks."""
     now = timezone.now()
-    in_my_queues = ReviewTask.objects.filter(queue_condition(staff), status=ReviewTaskStatus.OPEN)
+    in_my_queues = ReviewTask.objects.filter(
+        queue_condition(staff), status=ReviewTaskStatus.OPEN, kind=ReviewTask.Kind.APPLICATION_REVIEW
+    )
     rows = (
         in_my_queues.values("queue_role")
         .annotate(open_count=Count("id"), overdue_count=Count("id", filter=Q(due_at__lt=now)))
         .order_by("queue_role")
     )
     queues = [QueueSummary(row["queue_role"], row["open_count"], row["overdue_count"]) for row in rows]
-    claimable = (
-        in_my_queues.exclude(application__created_by_staff=staff)
-        .exclude(application__account_manager=staff)
-        .exclude(
-            application_id__in=ReviewTask.objects.filter(assignee=staff, outcome="passed_up", application__isnull=False).values(
-                "application_id"
-            )
-        )
-    )
+    claimable = exclude_own(in_my_queues, staff)
     next_task = claimable.select_related("application__product", "application__customer").order_by("due_at", "id").first()
     my_tasks = list(
-        ReviewTask.objects.filter(assignee=staff, status=ReviewTaskStatus.CLAIMED)
+        ReviewTask.objects.filter(assignee=staff, status=ReviewTaskStatus.CLAIMED, kind=ReviewTask.Kind.APPLICATION_REVIEW)
         .select_related("application__product", "application__customer")
         .order_by("due_at", "id")
     )

@@ -208,7 +208,8 @@ def _assert_may_review(application: LoanApplication, staff: Staff) -> None:
         )
 
 
-def _exclude_own(queryset, staff: Staff):
+def exclude_own(queryset, staff: Staff):
+    """Leave out tasks whose application ``staff`` made or already gave the first opinion on."""
     return (
         queryset.exclude(application__created_by_staff=staff)
         .exclude(application__account_manager=staff)
@@ -254,14 +255,14 @@ def review_task_open(*, application: LoanApplication, now: dt.datetime | None = 
 # --- claim / release -------------------------------------------------------------------------------
 
 
-def review_claim_next(*, staff: Staff) -> ReviewTask | None:
-    """Claim the open task due first among the queues ``staff`` works (never one they made). Concurrent
-    reviewers never get the same task: rows locked by another claim are skipped (SKIP LOCKED)."""
+def review_claim_next(*, staff: Staff, kind: str = ReviewTask.Kind.APPLICATION_REVIEW) -> ReviewTask | None:
+    """Claim the open task (of ``kind``) due first among the queues ``staff`` works (never one they made).
+    Concurrent reviewers never get the same task: rows locked by another claim are skipped (SKIP LOCKED)."""
     with transaction.atomic():
         queryset = ReviewTask.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            queue_condition(staff), status=ReviewTaskStatus.OPEN
+            queue_condition(staff), status=ReviewTaskStatus.OPEN, kind=kind
         )
-        task = _exclude_own(queryset, staff).order_by("due_at", "id").first()
+        task = exclude_own(queryset, staff).order_by("due_at", "id").first()
         if task is None:
             return None
         _mark_claimed(task, staff)
@@ -561,6 +562,7 @@ __all__ = [
     "approval_tiers",
     "authority_of",
     "due_after",
+    "exclude_own",
     "next_role",
     "queue_condition",
     "review_claim",

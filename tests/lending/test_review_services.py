@@ -513,3 +513,28 @@ def test_escalation_job_is_registered():
     jobs = [job for job in registered_jobs().values() if job.task == "lending.tasks.review_escalate_overdue"]
     assert len(jobs) == 1 and jobs[0].crontab
     assert review_escalate_overdue_task.name == "lending.tasks.review_escalate_overdue"
+
+
+def test_claim_next_takes_one_kind_of_task(world):
+    ReviewTask.objects.create(
+        kind=ReviewTask.Kind.LINE_CHANGE,
+        institution=world.institution,
+        branch=world.branch,
+        queue_role=roles.CREDIT_REVIEWER,
+        due_at=at(MONDAY, 9),
+    )
+    assert review_claim_next(staff=world.reviewer) is None  # the workbench's default: application reviews
+    assert review_claim_next(staff=world.reviewer, kind=ReviewTask.Kind.LINE_CHANGE).kind == "line_change"
+
+
+def test_escalation_of_a_task_without_application(world):
+    task = ReviewTask.objects.create(
+        kind=ReviewTask.Kind.LINE_CHANGE,
+        institution=world.institution,
+        branch=world.branch,
+        queue_role=roles.CREDIT_REVIEWER,
+        due_at=at(MONDAY, 9),
+    )
+    assert review_escalate_overdue(now=at(MONDAY, 10)) == 1
+    task.refresh_from_db()
+    assert (task.queue_role, task.escalation_level) == (roles.BRANCH_MANAGER, 1)
