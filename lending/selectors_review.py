@@ -11,6 +11,7 @@ from jikuai.customers.kyc.models import KycDocument, KycRecord
 from jikuai.customers.models import Customer, Household, HouseholdMember
 from jikuai.org.models import Staff
 from jikuai.org.scoping import scope_queryset
+from lending import schedule as sched
 from lending.models import LoanApplication, ReviewTask, ReviewTaskStatus
 from lending.services.review import (
     ACTIVE_STATUSES,
@@ -126,6 +127,7 @@ class ReviewContext:
     history: list[ReviewTask]
     can_claim: bool
     can_decide: bool
+    method_label: str = ""
 
 
 def review_context_for_task(*, task: ReviewTask, staff: Staff | None, user) -> ReviewContext:
@@ -184,6 +186,7 @@ def review_context_for_task(*, task: ReviewTask, staff: Staff | None, user) -> R
         history=history,
         can_claim=can_claim,
         can_decide=can_decide,
+        method_label=sched.Method.LABELS.get(application.repayment_method, application.repayment_method),
     )
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from jikuai.core.exceptions import ApplicationError
@@ -47,9 +48,9 @@ def claim_next(request):
     staff = _reviewer(request)
     task = review_claim_next(staff=staff)
     if task is None:
-        messages.info(request, "您的队列中暂无待领取的任务。")
+        messages.info(request, _("您的队列中暂无待领取的任务。"))
         return HttpResponseRedirect(reverse("lending:review:workbench"))
-    messages.success(request, f"已领取任务 #{task.pk}。")
+    messages.success(request, _("已领取任务 #%(id)s。") % {"id": task.pk})
     return HttpResponseRedirect(_task_url(task.pk))
 
 
@@ -91,7 +92,7 @@ def task_claim(request, task_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message_zh)
     else:
-        messages.success(request, "已领取该任务。")
+        messages.success(request, _("已领取该任务。"))
     return HttpResponseRedirect(_task_url(task_id))
 
 
@@ -105,7 +106,7 @@ def task_release(request, task_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message_zh)
         return HttpResponseRedirect(_task_url(task_id))
-    messages.success(request, "任务已退回队列。")
+    messages.success(request, _("任务已退回队列。"))
     return HttpResponseRedirect(reverse("lending:review:workbench"))
 
 
@@ -133,7 +134,7 @@ def task_decide(request, task_id: int):
             form.add_error(FORM_FIELDS.get(exc.extra.get("field")), exc.message_zh)
         else:
             if action == "pass_up":
-                messages.success(request, f"已提交{new_task.queue_role}审批。")
+                messages.success(request, _("已提交%(role)s审批。") % {"role": new_task.queue_role})
             else:
                 messages.success(
                     request, f"申请 {application.application_no} 已{application.get_state_display().split(' ')[0]}。"
