@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import Group
 from django_fsm_log.models import StateLog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.models import CalendarDay, OutboxEvent
-from jikuai.core.workdays import add_working_minutes, business_date_set
+from jikuai.core.workdays import add_working_minutes, business_date_set, is_working_day
 from jikuai.org import roles
 from lending.models import LoanApplication, ReviewTask
 from lending.models.products import default_tiers
@@ -102,6 +104,37 @@ class TestWorkingHours:
     def test_exact_close_and_naive_input(self, db):
         assert self.add(at(MONDAY, 13, 30), 240) == at(MONDAY, 17, 30)
         assert self.add(dt.datetime(2026, 3, 2, 9, 0), 60) == at(MONDAY, 10)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    start=st.datetimes(min_value=dt.datetime(2026, 2, 20), max_value=dt.datetime(2026, 3, 20)),
+    first=st.integers(min_value=0, max_value=3000),
+    second=st.integers(min_value=0, max_value=3000),
+)
+def test_working_minutes_properties(db, start, first, second):
+    """Additive (a then b = a + b), lands inside a working day's hours, never earlier than the start,
+    and counts exactly the requested working minutes."""
+    CalendarDay.objects.get_or_create(date=dt.date(2026, 3, 3), defaults={"kind": CalendarDay.Kind.HOLIDAY})
+    CalendarDay.objects.get_or_create(date=dt.date(2026, 3, 7), defaults={"kind": CalendarDay.Kind.WORKDAY})
+    opens, closes = dt.time(8, 30), dt.time(17, 30)
+    start = start.replace(tzinfo=SHANGHAI)
+    once = add_working_minutes(start, first + second, day_start=opens, day_end=closes)
+    twice = add_working_minutes(
+        add_working_minutes(start, first, day_start=opens, day_end=closes), second, day_start=opens, day_end=closes
+    )
+    assert once == twice
+    assert once >= start and is_working_day(once.date()) and opens <= once.timetz().replace(tzinfo=None) <= closes
+    # the working time between the start and the result, day by day
+    counted = dt.timedelta(0)
+    day = start.date()
+    while day <= once.date():
+        if is_working_day(day):
+            lo = max(start, at(day, 8, 30))
+            hi = min(once, at(day, 17, 30))
+            counted += max(dt.timedelta(0), hi - lo)
+        day += dt.timedelta(days=1)
+    assert counted == dt.timedelta(minutes=first + second)
 
 
 # --- tiers --------------------------------------------------------------------------------------------
