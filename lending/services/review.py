@@ -167,7 +167,7 @@ def queue_condition(staff: Staff) -> Q:
         return Q(pk__in=[])
     names = role_names_of(staff)
     if user.is_superuser or roles.PROVINCE_ADMIN in names:
-        return Q()
+        return Q(pk__isnull=False)  # every queue (not an empty Q: ``Q(x) | Q()`` would drop it)
     if staff.institution_id is None:
         return Q(pk__in=[])
     condition = Q(pk__in=[])

@@ -571,3 +571,13 @@ def test_escalation_of_a_task_without_application(world):
     assert review_escalate_overdue(now=at(MONDAY, 10)) == 1
     task.refresh_from_db()
     assert (task.queue_role, task.escalation_level) == (roles.BRANCH_MANAGER, 1)
+
+
+def test_province_admin_works_every_queue(world):
+    admin = make_staff(role=roles.PROVINCE_ADMIN, name="省联社")
+    task = review_task_open(application=world.application(amount="200000.00"), now=at(MONDAY, 9))
+    assert review_claim(task_id=task.pk, staff=admin).assignee_id == admin.pk  # sees every queue
+    # but approving needs an approval tier: the province admin role holds none (rejecting needs none)
+    refused("above_tier", review_decide, task_id=task.pk, staff=admin, approve=True, comment="")
+    application = review_decide(task_id=task.pk, staff=admin, approve=False, comment="资料不全")
+    assert application.state == "rejected"
