@@ -542,4 +542,4 @@ class PortfolioAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 __all__ = ["JobRun"]
 
 # issue 5: origination admin screens, registered on import
-from lending import admin_contracts, admin_origination  # noqa: E402, F401
+from lending import admin_contracts, admin_origination, admin_review  # noqa: E402, F401

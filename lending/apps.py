@@ -66,5 +66,7 @@ class LendingConfig(AppConfig):
             extra=("lending.view_portfolio",),
         )
         from lending.contracts.roles import register_contract_grants
+        from lending.permissions_review import register as register_review_grants
 
         register_contract_grants()
+        register_review_grants()

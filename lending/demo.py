@@ -15,6 +15,7 @@ from jikuai.core.workdays import get_business_date
 from jikuai.customers.models import Customer
 from jikuai.org.models import Institution
 from lending import schedule as sched
+from lending.demo_review import seed_demo_review
 from lending.models import Installment, Loan, Product, Repayment
 from lending.services import loan_create, loan_disbursement_settled, prepayment_quote, repayment_record
 from lending.services.reconcile import reconcile_ledger
@@ -229,5 +230,6 @@ def seed_demo_lending(*, per_institution: int = 8) -> dict:
     from lending.demo_origination import seed_demo_origination
 
     result["origination"] = seed_demo_origination()  # issue 5: applications in every state
+    result["review"] = seed_demo_review()
     result.update(seed_demo_contracts())
     return result

@@ -14,10 +14,18 @@ periodic(
     crontab="0 5 * * 0",
     queue="batch",
 )
+
 periodic(
     "贷款申请到期 application expiry",
     "lending.tasks.application_expire_due",
     description="审批通过后超过有效期未签约的申请置为已过期 / approved applications not signed in time expire",
     crontab="30 0 * * *",
     queue="batch",
+)
+
+periodic(
+    "审核任务超时升级 review task escalation",
+    "lending.tasks.review_escalate_overdue",
+    description="人工审核任务超过截止时间未处理的，升级到上一级审批队列并重新计算截止时间 / escalate overdue review tasks",
+    crontab="*/10 * * * *",
 )

@@ -36,3 +36,11 @@ def application_expire_due_task(date: str | None = None) -> int:
     from lending.services.origination import application_expire_due
 
     return application_expire_due(business_date=dt.date.fromisoformat(date) if date else None)
+
+
+@shared_task(name="lending.tasks.review_escalate_overdue")
+def review_escalate_overdue_task() -> int:
+    """超时升级: move overdue review tasks to the next queue (idempotent per run)."""
+    from lending.services.review import review_escalate_overdue
+
+    return review_escalate_overdue()

@@ -14,4 +14,5 @@ urlpatterns = [
     path("<int:loan_id>/certificate.pdf", views.settlement_certificate, name="certificate"),
     path("", include("lending.urls_origination")),  # issue 5: products, applications, field app
     path("contracts/", include("lending.urls_contracts")),
+    path("review/", include("lending.urls_review")),
 ]

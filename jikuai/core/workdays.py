@@ -76,3 +76,37 @@ def business_date_advance(*, expected: dt.date) -> dt.date:
     row.current = expected + dt.timedelta(days=1)
     row.save(update_fields=["current", "updated_at"])
     return row.current
+
+
+def add_working_minutes(start: dt.datetime, minutes: int, *, day_start: dt.time, day_end: dt.time) -> dt.datetime:
+    """The moment ``minutes`` working minutes after ``start`` (工作时间): only the hours between
+    ``day_start`` and ``day_end`` of working days count, holidays are skipped and make-up workdays (调休)
+    count, all in the site time zone (Asia/Shanghai). ``start`` outside working hours counts from the next
+    opening. The result is aware, in the site time zone."""
+    if minutes < 0:
+        raise ValueError("minutes must not be negative")
+    if not day_start < day_end:
+        raise ValueError("day_start must be before day_end")
+    zone = timezone.get_default_timezone()
+    if timezone.is_naive(start):
+        start = timezone.make_aware(start, zone)
+    cursor = start.astimezone(zone)
+    remaining = dt.timedelta(minutes=minutes)
+    day = cursor.date()
+    horizon = dt.timedelta(days=minutes // 60 + 60)
+    lo, hi = day, day + horizon
+    exceptions = _exceptions(lo, hi)
+    while True:
+        if day > hi:
+            lo, hi = day, day + horizon
+            exceptions = _exceptions(lo, hi)
+        if _is_working(day, exceptions):
+            opens = dt.datetime.combine(day, day_start, tzinfo=zone)
+            closes = dt.datetime.combine(day, day_end, tzinfo=zone)
+            begin = max(cursor, opens)
+            if begin < closes:
+                if begin + remaining <= closes:
+                    return begin + remaining
+                remaining -= closes - begin
+        day += dt.timedelta(days=1)
+        cursor = dt.datetime.combine(day, dt.time(0), tzinfo=zone)

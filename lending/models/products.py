@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from jikuai.org import roles
 from jikuai.org.models import Institution
 from lending.models.common import MONEY, RATE, default_allocation_order, principal_first_order
 
@@ -40,8 +41,13 @@ def default_spreads():
 
 
 def default_tiers():
-    """分级审批: the role that may approve a manual review, by approved amount (yuan, inclusive)."""
-    return [{"up_to": "100000.00", "role": "reviewer"}, {"up_to": None, "role": "manager"}]
+    """分级审批: who may approve a manual review, by approved amount (yuan, inclusive), lowest tier first.
+
+    Role names are the role groups of ``jikuai.org.roles``: up to 100,000 yuan the credit reviewer
+    (审批员), above it the branch manager (支行行长). The last tier has ``up_to`` null (no upper bound).
+    A holder of a higher tier may approve every lower amount; see lending/services/review.py.
+    """
+    return [{"up_to": "100000.00", "role": roles.CREDIT_REVIEWER}, {"up_to": None, "role": roles.BRANCH_MANAGER}]
 
 
 class ProductStatus(models.TextChoices):
