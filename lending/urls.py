@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from lending import views
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:loan_id>/repay/", views.repay, name="repay"),
     path("<int:loan_id>/prepay/", views.prepay, name="prepay"),
     path("<int:loan_id>/certificate.pdf", views.settlement_certificate, name="certificate"),
+    path("lines/", include("lending.urls_lines")),
 ]
