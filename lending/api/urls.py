@@ -1,6 +1,6 @@
 from django.urls import path
 
-from lending.api import views
+from lending.api import lines, views
 
 urlpatterns = [
     path("customers/<int:customer_id>/loans", views.CustomerLoansView.as_view(), name="lending-customer-loans"),
@@ -11,3 +11,4 @@ urlpatterns = [
     path("calculator/schedule", views.CalculatorView.as_view(), name="lending-calculator"),
     path("corebanking/disbursements/callback", views.DisbursementCallbackView.as_view(), name="lending-disbursement-callback"),
 ]
+urlpatterns += lines.urlpatterns

@@ -5,6 +5,7 @@ import secrets
 from decimal import Decimal
 
 from jikuai.core.workdays import business_date_set
+from lending import corebanking
 from lending.models import LoanApplication
 from lending.services.lines import credit_line_open_for_application
 from tests.factories import BranchFactory, make_customer
@@ -55,3 +56,19 @@ def assert_balanced(line):
     assert line.limit == line.used + line.available
     assert line.used >= 0 and line.available >= 0
     return line
+
+
+# core-banking adapters for failure paths (settings.JIKUAI_CORE_BANKING_ADAPTER = 'tests.lending.lines_factories.X')
+class FailingAdapter(corebanking.LocalAdapter):
+    def disburse(self, transfer):
+        return corebanking.TransferResult(transfer.request_id, corebanking.FAILED, Decimal("0"), message="账户状态异常")
+
+
+class PendingAdapter(corebanking.LocalAdapter):
+    def disburse(self, transfer):
+        return corebanking.TransferResult(transfer.request_id, corebanking.PENDING, Decimal("0"))
+
+
+class UnreachableAdapter(corebanking.LocalAdapter):
+    def disburse(self, transfer):
+        raise corebanking.CoreBankingError("timeout")

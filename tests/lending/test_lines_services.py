@@ -11,7 +11,6 @@ from django_fsm_log.models import StateLog
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.models import OutboxEvent
 from jikuai.core.workdays import business_date_set
-from lending import corebanking
 from lending.models import CreditLine, CreditLineChange, CreditLineRequest, Drawdown, Loan, LoanApplication
 from lending.services import prepayment_quote, repayment_record, repayment_reverse
 from lending.services.lines import (
@@ -91,24 +90,9 @@ def test_drawdown_holds_creates_and_disburses_the_loan():
     assert OutboxEvent.objects.filter(topic="lending.drawdown_disbursed").count() == 1
 
 
-class FailingAdapter(corebanking.LocalAdapter):
-    def disburse(self, transfer):
-        return corebanking.TransferResult(transfer.request_id, corebanking.FAILED, Decimal("0"), message="账户状态异常")
-
-
-class PendingAdapter(corebanking.LocalAdapter):
-    def disburse(self, transfer):
-        return corebanking.TransferResult(transfer.request_id, corebanking.PENDING, Decimal("0"))
-
-
-class UnreachableAdapter(corebanking.LocalAdapter):
-    def disburse(self, transfer):
-        raise corebanking.CoreBankingError("timeout")
-
-
 def test_failed_disbursement_releases_the_hold(settings):
     line = open_line(amount="50000")
-    settings.JIKUAI_CORE_BANKING_ADAPTER = "tests.lending.test_lines_services.FailingAdapter"
+    settings.JIKUAI_CORE_BANKING_ADAPTER = "tests.lending.lines_factories.FailingAdapter"
     drawdown = drawdown_request(line_id=line.pk, amount="20000", term_months=6, repayment_method="equal_principal", channel="api")
     assert drawdown.state == "failed" and "账户状态异常" in drawdown.failure_reason
     line = assert_balanced(line)
@@ -121,7 +105,7 @@ def test_pending_disbursement_waits_for_the_callback(settings, django_capture_on
     from lending.services import loan_disbursement_failed, loan_disbursement_settled
 
     line = open_line(amount="50000")
-    settings.JIKUAI_CORE_BANKING_ADAPTER = "tests.lending.test_lines_services.PendingAdapter"
+    settings.JIKUAI_CORE_BANKING_ADAPTER = "tests.lending.lines_factories.PendingAdapter"
     first = drawdown_request(line_id=line.pk, amount="10000", term_months=6, repayment_method="equal_principal", channel="api")
     second = drawdown_request(line_id=line.pk, amount="15000", term_months=6, repayment_method="equal_principal", channel="api")
     assert first.state == second.state == "disbursing"
@@ -140,7 +124,7 @@ def test_pending_disbursement_waits_for_the_callback(settings, django_capture_on
 
 def test_core_unreachable_keeps_the_hold_and_the_resume_job_finishes(settings):
     line = open_line(amount="50000")
-    settings.JIKUAI_CORE_BANKING_ADAPTER = "tests.lending.test_lines_services.UnreachableAdapter"
+    settings.JIKUAI_CORE_BANKING_ADAPTER = "tests.lending.lines_factories.UnreachableAdapter"
     drawdown = drawdown_request(line_id=line.pk, amount="10000", term_months=6, repayment_method="equal_principal", channel="api")
     assert drawdown.state == "disbursing" and assert_balanced(line).used == Decimal("10000.00")
     settings.JIKUAI_CORE_BANKING_ADAPTER = "lending.corebanking.LocalAdapter"
