@@ -572,4 +572,6 @@ class PortfolioAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
         return TemplateResponse(request, "lending/admin/portfolio.html", context)
 
 
+from lending import admin_lines  # noqa: E402, F401  credit lines, requests, drawdowns
+
 __all__ = ["JobRun"]

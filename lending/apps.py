@@ -59,3 +59,7 @@ class LendingConfig(AppConfig):
             },
             extra=("lending.view_portfolio",),
         )
+
+        from lending.roles_lines import register_grants as register_line_grants
+
+        register_line_grants()
