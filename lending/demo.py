@@ -15,6 +15,7 @@ from jikuai.core.workdays import get_business_date
 from jikuai.customers.models import Customer
 from jikuai.org.models import Institution
 from lending import schedule as sched
+from lending.demo_lines import seed_demo_lines
 from lending.models import Installment, Loan, Product, Repayment
 from lending.services import loan_create, loan_disbursement_settled, prepayment_quote, repayment_record
 from lending.services.reconcile import reconcile_ledger
@@ -240,5 +241,6 @@ def _manual_class(institutions, today: dt.date) -> None:
 def seed_demo_lending(*, per_institution: int = 8) -> dict:
     products = seed_products()
     loans = seed_loans(products, per_institution=per_institution)
+    seed_demo_lines()
     report = reconcile_ledger()
     return {"products": len(products), "loans": loans, "ledger_reconciled": report.ok}
