@@ -233,3 +233,52 @@ def test_expiry_job_and_drawdown_on_an_expired_line():
     assert credit_lines_expire() == 0  # rerun does nothing
     line = assert_balanced(line)
     assert line.state == "expired" and kinds(line) == ["open", "expire"]
+
+
+def test_reversal_after_the_restored_amount_was_drawn_again_is_taken_from_later_repayments(
+    django_capture_on_commit_callbacks,
+):
+    """Limit 12,000 fully drawn; 1,000 repaid and restored; the 1,000 drawn again; then the repayment
+    bounces. Nothing can be taken back now (available 0): the line stays balanced and the next principal
+    repaid is not restored until the debt is covered."""
+    line = open_line(amount="12000", day=dt.date(2026, 1, 15))
+    first = drawdown_request(line_id=line.pk, amount="12000", term_months=12, repayment_method="equal_principal", channel="web")
+    business_date_set(day=dt.date(2026, 2, 15))
+    due = prepayment_quote(loan_id=first.loan_id).amount_due
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment = repayment_record(loan_id=first.loan_id, amount=due, channel="core_banking", external_id="R-1")
+    assert assert_balanced(line).available == Decimal("1000.00")
+    drawdown_request(line_id=line.pk, amount="1000", term_months=3, repayment_method="equal_principal", channel="web")
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment_reverse(repayment_id=repayment.pk, reason="退票")
+    line = assert_balanced(line)
+    assert line.used == Decimal("12000.00") and line.available == 0  # not overdrawn
+    business_date_set(day=dt.date(2026, 3, 15))
+    due = prepayment_quote(loan_id=first.loan_id).amount_due  # two installments now: 2,000 principal
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment_record(loan_id=first.loan_id, amount=due, channel="core_banking", external_id="R-2")
+    line = assert_balanced(line)
+    # principal repaid 2,000, restored so far net 1,000 (restore +1,000, nothing taken back) → +1,000 now
+    assert line.used == Decimal("11000.00") and line.available == Decimal("1000.00")
+
+
+def test_prepayment_restores_the_principal_prepaid(django_capture_on_commit_callbacks):
+    line = open_line(amount="50000", day=dt.date(2026, 1, 15))
+    drawdown = drawdown_request(
+        line_id=line.pk, amount="30000", term_months=12, repayment_method="equal_installment", channel="web"
+    )
+    business_date_set(day=dt.date(2026, 1, 20))
+    payoff = prepayment_quote(loan_id=drawdown.loan_id).payoff
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment_record(
+            loan_id=drawdown.loan_id,
+            amount=payoff,
+            channel="customer",
+            kind="prepayment",
+            prepayment_option="reduce_payment",
+            external_id="P-1",
+        )
+    line = assert_balanced(line)
+    assert line.used == 0 and line.available == Decimal("50000.00")
+    drawdown.loan.refresh_from_db()
+    assert drawdown.loan.state == "settled"
