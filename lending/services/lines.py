@@ -576,8 +576,9 @@ def drawdown_disbursement_failed(*, loan_id: int, message: str = "") -> Drawdown
 
 
 def drawdowns_resume(*, older_than_minutes: int = 5) -> int:
-    """Beat job: finish drawdowns interrupted between the steps (a crash after the hold, the core system
-    unreachable): retry the disbursement with the same request id, or release a hold without a loan."""
+    """Beat job: finish drawdowns interrupted between the steps: a hold without a loan (a crash right
+    after the hold) is released; a loan whose disbursement was not confirmed (the core system was
+    unreachable) is sent again with the same request id (idempotent at the core)."""
     cutoff = timezone.now() - dt.timedelta(minutes=older_than_minutes)
     ids = list(
         Drawdown.objects.filter(state__in=[DrawdownState.REQUESTED, DrawdownState.DISBURSING], updated_at__lt=cutoff)
@@ -590,7 +591,12 @@ def drawdowns_resume(*, older_than_minutes: int = 5) -> int:
         if loan is not None and loan.disbursement_reference and loan.state == LoanState.PENDING:
             continue  # sent and accepted as pending: the callback finishes it
         try:
-            _create_and_disburse(drawdown)
+            if loan is None:
+                # interrupted before the loan existed: the customer saw no result, so do not pay out
+                # minutes later — give the amount back and let them draw again
+                _release(drawdown.pk, reason="用信处理中断，额度已释放，请重新发起")
+            else:
+                _create_and_disburse(drawdown)
         except Exception:  # one broken row must not stop the others
             logger.exception("drawdown %s could not be resumed", drawdown_id)
     return len(ids)

@@ -282,3 +282,26 @@ def test_prepayment_restores_the_principal_prepaid(django_capture_on_commit_call
     assert line.used == 0 and line.available == Decimal("50000.00")
     drawdown.loan.refresh_from_db()
     assert drawdown.loan.state == "settled"
+
+
+def test_resume_releases_a_hold_left_without_a_loan():
+    from lending.services.lines import _hold
+
+    line = open_line(amount="50000")
+    drawdown = _hold(
+        line_id=line.pk,
+        customer=None,
+        amount=Decimal("8000.00"),
+        term_months=6,
+        repayment_method="equal_principal",
+        channel="web",
+    )  # … and the process dies before the loan is created
+    assert assert_balanced(line).used == Decimal("8000.00")
+    assert drawdowns_resume() == 0  # too recent: it may still be in progress
+    Drawdown.objects.filter(pk=drawdown.pk).update(updated_at=drawdown.updated_at - dt.timedelta(hours=1))
+    assert drawdowns_resume() == 1
+    drawdown.refresh_from_db()
+    assert drawdown.state == "failed" and drawdown.loan is None and "中断" in drawdown.failure_reason
+    line = assert_balanced(line)
+    assert line.used == 0 and kinds(line) == ["open", "drawdown", "release"]
+    assert not Loan.objects.exists()
