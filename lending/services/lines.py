@@ -65,6 +65,7 @@ Kind = CreditLineChange.Kind
 
 __all__ = [
     "DrawdownQuote",
+    "check_line_usable",
     "credit_line_open_for_application",
     "credit_line_request_approve",
     "credit_line_request_reject",
@@ -413,6 +414,11 @@ def _hold(*, line_id, customer, amount, term_months, repayment_method, channel) 
             raise NotFound("授信额度不存在。", "credit line not found", code="credit_line_not_found")
         business_date = get_business_date()
         check_line_usable(line, business_date)
+        channels = line.product.channels or []
+        if channels and channel not in channels:
+            raise LendingError(
+                "该产品不支持通过此渠道用信。", f"channel {channel} is not offered by the product", code="channel_not_allowed"
+            )
         principal, rate, _periods, _fee, apr, _q = _offer(
             line, amount=amount, term_months=term_months, repayment_method=repayment_method, business_date=business_date
         )

@@ -93,6 +93,9 @@ def test_term_method_and_amount_outside_the_product():
     refused("invalid_amount", drawdown_request, **drawdown(line, amount="-1"))
     refused("invalid_amount", drawdown_request, **drawdown(line, amount="100.001"))
     refused("invalid_channel", drawdown_request, **drawdown(line, channel="sms"))
+    line.product.channels = ["web", "field"]
+    line.product.save(update_fields=["channels"])
+    refused("channel_not_allowed", drawdown_request, **drawdown(line, channel="api"))
 
 
 def test_black_list_refuses_a_drawdown():
