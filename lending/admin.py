@@ -539,6 +539,8 @@ class PortfolioAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
         return TemplateResponse(request, "lending/admin/portfolio.html", context)
 
 
+from lending import admin_lines  # noqa: E402, F401  credit lines, requests, drawdowns
+
 __all__ = ["JobRun"]
 
 # issue 5: origination admin screens, registered on import

@@ -67,6 +67,8 @@ class LendingConfig(AppConfig):
         )
         from lending.contracts.roles import register_contract_grants
         from lending.permissions_review import register as register_review_grants
+        from lending.roles_lines import register_grants as register_line_grants
 
         register_contract_grants()
         register_review_grants()
+        register_line_grants()

@@ -15,6 +15,7 @@ from jikuai.core.workdays import get_business_date
 from jikuai.customers.models import Customer
 from jikuai.org.models import Institution
 from lending import schedule as sched
+from lending.demo_lines import seed_demo_lines
 from lending.demo_review import seed_demo_review
 from lending.models import Installment, Loan, Product, Repayment
 from lending.services import loan_create, loan_disbursement_settled, prepayment_quote, repayment_record
@@ -224,6 +225,7 @@ def _manual_class(institutions, today: dt.date) -> None:
 def seed_demo_lending(*, per_institution: int = 8) -> dict:
     products = seed_products()
     loans = seed_loans(products, per_institution=per_institution)
+    seed_demo_lines()
     report = reconcile_ledger()
     result = {"products": len(products), "loans": loans, "ledger_reconciled": report.ok}
     from lending.demo_contracts import seed_demo_contracts

@@ -1,7 +1,10 @@
 """lending's bus handlers (discovered by the kernel's bus at start-up)."""
 
 from jikuai.core.bus import subscribe
-from lending import workflow
+from lending import (
+    handlers_lines,  # noqa: F401  credit lines and drawdowns
+    workflow,
+)
 
 
 @subscribe("lending.application_decided", name="lending.workflow:prepare_contract")

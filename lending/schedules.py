@@ -29,3 +29,17 @@ periodic(
     description="人工审核任务超过截止时间未处理的，升级到上一级审批队列并重新计算截止时间 / escalate overdue review tasks",
     crontab="*/10 * * * *",
 )
+
+periodic(
+    "授信额度到期 credit line expiry",
+    "lending.tasks.credit_lines_expire",
+    description="有效期已过的授信额度（有效、冻结）置为到期 / lines past valid_until become expired",
+    crontab="10 0 * * *",
+    queue="batch",
+)
+periodic(
+    "用信续办 drawdown resume",
+    "lending.tasks.drawdowns_resume",
+    description="续办中断的用信：重试放款或释放占用额度 / retry or release interrupted drawdowns",
+    crontab="*/10 * * * *",
+)

@@ -44,3 +44,21 @@ def review_escalate_overdue_task() -> int:
     from lending.services.review import review_escalate_overdue
 
     return review_escalate_overdue()
+
+
+@shared_task(name="lending.tasks.credit_lines_expire")
+def credit_lines_expire_task(date: str | None = None) -> int:
+    """授信到期: lines past their validity become expired (idempotent)."""
+    import datetime as dt
+
+    from lending.services.lines import credit_lines_expire
+
+    return credit_lines_expire(business_date=dt.date.fromisoformat(date) if date else None)
+
+
+@shared_task(name="lending.tasks.drawdowns_resume")
+def drawdowns_resume_task() -> int:
+    """用信续办: finish drawdowns interrupted between hold and disbursement (idempotent)."""
+    from lending.services.lines import drawdowns_resume
+
+    return drawdowns_resume()

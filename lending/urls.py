@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("lending.urls_origination")),  # issue 5: products, applications, field app
     path("contracts/", include("lending.urls_contracts")),
     path("review/", include("lending.urls_review")),
+    path("lines/", include("lending.urls_lines")),
 ]

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from lending.api import views
+from lending.api import lines, views
 
 urlpatterns = [
     path("customers/<int:customer_id>/loans", views.CustomerLoansView.as_view(), name="lending-customer-loans"),
@@ -16,3 +16,4 @@ urlpatterns = [
 from lending.api.origination import urlpatterns as origination_urlpatterns  # noqa: E402  (issue 5)
 
 urlpatterns += origination_urlpatterns
+urlpatterns += lines.urlpatterns

@@ -335,6 +335,11 @@ def loan_disbursement_failed(*, reference: str, message: str = "") -> Loan:
     if loan.state == LoanState.PENDING:
         loan.disbursement_reference = ""
         loan.save(update_fields=["disbursement_reference", "updated_at"])
+        # credit lines release the drawdown's hold on this event (lending.services.lines)
+        publish(
+            "lending.loan_disbursement_failed",
+            lending_events.payload_for(lending_events.loan_row(loan), {"reference": reference, "message": message[:200]}),
+        )
     return loan
 
 

@@ -252,6 +252,13 @@ def repayment_reverse(
         business_date=business_date,
         reversed_repayment=repayment,
     )
+    publish(
+        "lending.repayment_reversed",
+        lending_events.payload_for(
+            lending_events.loan_row(loan),
+            {"repayment_id": repayment.pk, "amount": repayment.amount, "business_date": business_date},
+        ),
+    )
     return repayment
 
 

@@ -18,6 +18,7 @@ from tests.lending.origination_helpers import (  # noqa: F401
     policy,
     products,
     seeded_policy,
+    whitelisted_farmer,
 )
 from tests.web.factories import last_code
 
@@ -85,3 +86,24 @@ def test_core_banking_failure_leaves_the_application_signed_for_a_retry(
     assert not Loan.objects.filter(contract_no=contract.contract_no, state=LoanState.ACTIVE).exists()
     event = OutboxEvent.objects.get(topic="lending.contract_signed")
     assert event.status != OutboxEvent.Status.DELIVERED and event.last_error
+
+
+def test_a_line_application_opens_the_credit_line_once_signed(products, branch, django_capture_on_commit_callbacks):
+    from lending.models import CreditLine
+
+    farmer = whitelisted_farmer(branch=branch, limit="150000.00")
+    app = _apply(farmer, products["jnkd"], amount="100000", repayment_method="interest_only")
+    with django_capture_on_commit_callbacks(execute=True):
+        application_submit(application_id=app.pk, customer=farmer)
+    app.refresh_from_db()
+    assert app.state == ApplicationState.CONTRACT_PENDING, app.reasons
+    contract = Contract.objects.get(application=app)
+    assert contract.kind == ContractKind.LINE
+    contract_send_code(contract_id=contract.pk, customer=farmer)
+    with django_capture_on_commit_callbacks(execute=True):
+        contract_sign(contract_id=contract.pk, customer=farmer, code=last_code(farmer.mobile))
+    app.refresh_from_db()
+    assert app.state == ApplicationState.ACTIVE
+    line = CreditLine.objects.get(application=app)
+    assert line.limit == app.approved_amount == line.available and line.used == 0
+    assert line.revolving and line.annual_rate == app.annual_rate

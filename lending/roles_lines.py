@@ -1,0 +1,15 @@
+"""Role grants of credit lines, registered from ``LendingConfig.ready``."""
+
+
+def register_grants() -> None:
+    """Role grants for credit lines (called from LendingConfig.ready): 运营 and 风险管理员 make and approve
+    requests; 支行行长 too; 客户经理 may make requests (not approve); everyone in lending sees lines."""
+    from jikuai.org import roles
+
+    view = {"lending.creditline": "v", "lending.creditlinechange": "v", "lending.drawdown": "v"}
+    roles.register_grants(roles.OPERATIONS, {**view, "lending.creditlinerequest": "vac"})
+    roles.register_grants(roles.RISK_OFFICER, {**view, "lending.creditlinerequest": "vac"})
+    roles.register_grants(roles.BRANCH_MANAGER, {**view, "lending.creditlinerequest": "vac"})
+    roles.register_grants(roles.ACCOUNT_MANAGER, {**view, "lending.creditlinerequest": "va"})
+    roles.register_grants(roles.CREDIT_REVIEWER, dict(view))
+    roles.register_grants(roles.INSTITUTION_ADMIN, {**view, "lending.creditlinerequest": "v"})
