@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from jikuai.core.exceptions import ApplicationError
 from jikuai.customers import services as customer_services
 from jikuai.customers.models import Customer
+from jikuai.customers.services import consent_grant, consent_is_active
 from jikuai.web.decorators import customer_required, staff_required
 from lending import schedule as sched
 from lending import selectors_origination as selectors
@@ -64,9 +65,18 @@ class ApplyForm(forms.Form):
     household_appraisal = forms.ChoiceField(
         label=gettext_lazy("农户评议结果"), choices=[("", "—"), *HOUSEHOLD_APPRAISALS.items()], required=False
     )
+    credit_consent = forms.BooleanField(
+        label=gettext_lazy("征信查询授权：本人授权贵行向中国人民银行征信中心查询、使用本人信用信息，用于本次贷款审批及贷后管理"),
+        required=False,
+    )
 
-    def __init__(self, *args, product: Product, **kwargs):
+    def __init__(self, *args, product: Product, consent_needed: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        if consent_needed:
+            self.fields["credit_consent"].required = True
+            self.fields["credit_consent"].error_messages["required"] = _("请阅读并同意征信查询授权，否则无法审批。")
+        else:
+            del self.fields["credit_consent"]  # already on file
         self.fields["term_months"].choices = [(t, _("%(n)s 个月") % {"n": t}) for t in product.term_options]
         self.fields["repayment_method"].choices = [(m, METHOD_LABELS.get(m, m)) for m in product.allowed_methods]
         self.fields["amount"].help_text = _("%(low)s 至 %(high)s 元") % {
@@ -105,8 +115,25 @@ def _apply_to_form(form: ApplyForm, exc: ApplicationError) -> None:
     form.add_error(field if field in form.fields else None, _error_text(exc))
 
 
-def _create_and_submit(form: ApplyForm, *, customer: Customer, product: Product, channel: str, staff=None):
+CREDIT_CONSENT_VERSION = "2026-01"
+
+
+def _consent_needed(customer: Customer) -> bool:
+    return not consent_is_active(customer_id=customer.pk, purpose="credit_report")
+
+
+def _create_and_submit(
+    form: ApplyForm, *, customer: Customer, product: Product, channel: str, staff=None, ip_address: str | None = None
+):
     data = form.cleaned_data
+    if data.get("credit_consent"):
+        consent_grant(
+            customer=customer,
+            purpose="credit_report",
+            text_version=CREDIT_CONSENT_VERSION,
+            channel=channel,
+            ip_address=ip_address,
+        )
     app = application_create(
         customer=customer,
         product=product,
@@ -192,13 +219,15 @@ def apply(request, code: str):
     if product is None:
         raise Http404
     if request.method == "POST":
-        form = ApplyForm(request.POST, product=product)
+        form = ApplyForm(request.POST, product=product, consent_needed=_consent_needed(customer))
         if form.is_valid():
             if not _use_token(request, form.cleaned_data["token"]):
                 messages.warning(request, _("请勿重复提交。"))
                 return redirect("lending:applications")
             try:
-                app = _create_and_submit(form, customer=customer, product=product, channel="web")
+                app = _create_and_submit(
+                    form, customer=customer, product=product, channel="web", ip_address=request.META.get("REMOTE_ADDR")
+                )
             except ApplicationError as exc:
                 _apply_to_form(form, exc)
             else:
@@ -209,6 +238,7 @@ def apply(request, code: str):
         form = ApplyForm(
             initial={"token": _new_token(request), "term_months": 12, "repayment_method": product.default_method},
             product=product,
+            consent_needed=_consent_needed(customer),
         )
     return render(request, "lending/origination/apply.html", {"product": product, "form": form, "field_mode": False})
 
@@ -348,13 +378,20 @@ def field_apply(request, customer_id: int, code: str):
     if product is None:
         raise Http404
     if request.method == "POST":
-        form = ApplyForm(request.POST, product=product)
+        form = ApplyForm(request.POST, product=product, consent_needed=_consent_needed(customer))
         if form.is_valid():
             if not _use_token(request, form.cleaned_data["token"]):
                 messages.warning(request, _("请勿重复提交。"))
                 return redirect("lending:field")
             try:
-                app = _create_and_submit(form, customer=customer, product=product, channel="field", staff=staff)
+                app = _create_and_submit(
+                    form,
+                    customer=customer,
+                    product=product,
+                    channel="field",
+                    staff=staff,
+                    ip_address=request.META.get("REMOTE_ADDR"),
+                )
             except ApplicationError as exc:
                 _apply_to_form(form, exc)
             else:
@@ -365,6 +402,7 @@ def field_apply(request, customer_id: int, code: str):
         form = ApplyForm(
             initial={"token": _new_token(request), "term_months": 12, "repayment_method": product.default_method},
             product=product,
+            consent_needed=_consent_needed(customer),
         )
     return render(
         request,

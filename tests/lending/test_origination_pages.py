@@ -157,9 +157,11 @@ def test_field_staff_creates_a_customer_and_applies_on_their_behalf(client, prod
             "term_months": "24",
             "repayment_method": "equal_installment",
             "employer_category": "school",
+            "credit_consent": "on",  # the customer signs the authorisation in front of the account manager
         },
     )
     app = LoanApplication.objects.get(customer=customer)
+    assert customer.consents.get(purpose="credit_report").channel == "field"
     assert response["Location"] == reverse("lending:field_application", args=[app.pk])
     assert app.channel == "field" and app.created_by_staff == manager and app.account_manager == manager
     assert app.state == ApplicationState.REFERRED  # identity not verified yet: manual review
@@ -237,3 +239,24 @@ def test_a_draft_is_submitted_from_its_page(client, products, branch):
     client.post(reverse("web:logout"))
     login(client, other)
     assert client.post(reverse("lending:application_submit", args=[draft.pk])).status_code == 302
+
+
+def test_the_credit_report_authorisation_is_asked_once_and_recorded(client, products, branch):
+    from jikuai.customers.models import Consent
+
+    customer = applicant(branch=branch, occupation="teacher", password=PASSWORD, consent=False)
+    login(client, customer)
+    page = client.get(reverse("lending:apply", args=["ydd"])).content.decode()
+    assert "征信查询授权" in page
+    response = apply(client, "ydd")  # not ticked: refused on the form, nothing written
+    assert response.status_code == 200 and "请阅读并同意征信查询授权" in response.content.decode()
+    assert not LoanApplication.objects.filter(customer=customer).exists()
+    assert not Consent.objects.filter(customer=customer, purpose="credit_report").exists()
+    response = apply(client, "ydd", credit_consent="on")
+    assert response.status_code == 302
+    consent = Consent.objects.get(customer=customer, purpose="credit_report", withdrawn_at__isnull=True)
+    assert consent.channel == "web" and consent.ip_address == "127.0.0.1"
+    app = LoanApplication.objects.get(customer=customer)
+    assert app.state == "approved" and "NO_CREDIT_CONSENT" not in [code for code, _ in app.reasons]
+    LoanApplication.objects.filter(pk=app.pk).update(state="cancelled")
+    assert "征信查询授权" not in client.get(reverse("lending:apply", args=["ydd"])).content.decode()  # on file now
