@@ -379,20 +379,28 @@ def _risk_checks(line: CreditLine, amount: Decimal, business_date: dt.date, chan
             "the customer has an overdue loan",
             code="current_overdue",
         )
-    ruleset = line.product.admission_ruleset
-    if not ruleset or not getattr(settings, "JIKUAI_LENDING_DRAWDOWN_ADMISSION", True):
+    if not getattr(settings, "JIKUAI_LENDING_DRAWDOWN_ADMISSION", True):
         return None
-    decision = risk.decide(
-        ruleset,
-        risk.Subject(kind="credit_line", id=str(line.pk), customer_id=line.customer_id, institution_id=line.institution_id),
-        {
-            "requested_amount_fen": int(amount * 100),
-            "credit_limit_fen": int(line.limit * 100),
-            "decision_date": business_date.isoformat(),
-        },
-        channel=channel if channel in ApplicationChannel.values else "default",
-    )
-    if decision.outcome == "reject":
+    # the light re-check: the product's early-warning rules by default (DPD, black list, court dishonest
+    # debtor, new debts against the line, deposit drop) — the full admission already ran at approval
+    ruleset = getattr(settings, "JIKUAI_LENDING_DRAWDOWN_RULESET", "{code}_early_warning").format(code=line.product.code)
+    try:
+        decision = risk.decide(
+            ruleset,
+            risk.Subject(kind="credit_line", id=str(line.pk), customer_id=line.customer_id, institution_id=line.institution_id),
+            {
+                "requested_amount_fen": int(amount * 100),
+                "credit_limit_fen": int(line.limit * 100),
+                "decision_date": business_date.isoformat(),
+            },
+            channel=channel if channel in ApplicationChannel.values else "default",
+        )
+    except NotFound as exc:
+        if exc.code != "ruleset_not_deployed":
+            raise
+        logger.warning("drawdown re-check rule set %s is not deployed; lists and overdue were checked", ruleset)
+        return None
+    if decision.outcome in ("reject", "alert"):
         texts = "；".join(text for _code, text in decision.reasons) or "不符合准入条件"
         raise PermissionDeniedError(
             f"本次用信未通过复核：{texts}。",

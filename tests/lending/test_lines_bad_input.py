@@ -157,9 +157,22 @@ def test_line_requests_bad_input():
     assert assert_balanced(line).limit == Decimal("50000.00")
 
 
-def test_admission_rule_set_is_checked_again_at_drawdown():
-    """吉农快贷's admission rules reject a farmer who is not on the whole-village white list."""
+def test_a_configured_re_check_rule_set_refuses_at_drawdown(settings):
+    """With the full admission rules configured as the re-check, 吉农快贷's rules reject a farmer who is
+    not on the whole-village white list (the default re-check is the lighter early-warning set)."""
+    settings.JIKUAI_LENDING_DRAWDOWN_RULESET = "jnkd_admission"  # the factory product has its own code
     seed_policy(product_codes=["jnkd"])
     line = open_line(admission_ruleset="jnkd_admission")
     error = refused("admission_rejected", drawdown_request, **drawdown(line))
     assert "NOT_ON_WHITELIST" in error.extra["reasons"] and "未通过" in error.message_zh
+
+
+def test_the_early_warning_re_check_passes_a_clean_customer_and_is_recorded(settings):
+    settings.JIKUAI_LENDING_DRAWDOWN_RULESET = "jnkd_early_warning"  # the default "{code}_early_warning" for jnkd
+    seed_policy(product_codes=["jnkd"])
+    line = open_line(admission_ruleset="jnkd_admission")  # not on the white list: admission would reject
+    drawn = drawdown_request(**drawdown(line))
+    assert drawn.state == "disbursed" and drawn.decision_id is not None
+    from riskrules.models import DecisionRecord
+
+    assert DecisionRecord.objects.get(pk=drawn.decision_id).rule_set.code == "jnkd_early_warning"

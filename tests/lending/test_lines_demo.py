@@ -16,8 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_seed_demo_lines_is_idempotent():
+    from riskrules.policy.seed import seed_policy
+
     business_date_set(day=dt.date(2026, 11, 20))
     seed_kernel(customers_per_bank=6, today=dt.date(2026, 11, 20))
+    seed_policy(product_codes=["jnkd"])  # the drawdown re-checks the product's admission rules (as seed_demo does)
     seed_demo_lending(per_institution=6)
     assert CreditLine.objects.count() >= 4
     assert Drawdown.objects.filter(state="disbursed").exists()
