@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from jikuai.core.exceptions import ApplicationError
@@ -17,7 +19,7 @@ def _organised(request, activity_id: int) -> Activity:
     staff = getattr(request.user, "staff", None)
     activity = Activity.objects.visible_to(request.user).filter(pk=activity_id).select_related("village").first()
     if staff is None or activity is None or activity.organiser_id != staff.pk:
-        raise Http404("活动不存在")
+        raise Http404(_("活动不存在"))
     return activity
 
 
@@ -50,7 +52,7 @@ def activity_confirm(request, activity_id: int):
     try:
         count = community.activity_confirm(activity_id=activity.pk, organiser=request.user.staff, signup_ids=ids)
     except ApplicationError as exc:
-        messages.error(request, exc.message_zh)
+        messages.error(request, exc.message_en if (get_language() or "").startswith("en") else exc.message_zh)
     else:
-        messages.success(request, f"已确认 {count} 人参加，积分将自动发放。")
+        messages.success(request, _("已确认 %(count)s 人参加，积分将自动发放。") % {"count": count})
     return redirect("lifestyle:field_activity_qr", activity_id=activity.pk)

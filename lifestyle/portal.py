@@ -17,6 +17,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -24,6 +26,10 @@ from jikuai.core.exceptions import ApplicationError
 from lifestyle.models import SettlementBatch, Voucher
 from lifestyle.services import merchants as merchant_services
 from lifestyle.services import settlement, uploads, vouchers
+
+
+def _error_text(exc: ApplicationError) -> str:
+    return exc.message_en if (get_language() or "").startswith("en") else exc.message_zh
 
 
 def merchant_login_required(view):
@@ -59,7 +65,7 @@ def portal_login(request):
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
         if not merchant_services.merchants_for_user(user).exists():
-            form.add_error(None, "该账号不是商户账号。")
+            form.add_error(None, _("该账号不是商户账号。"))
         else:
             login(request, user)
             return redirect(next_url)
@@ -112,7 +118,7 @@ def portal_verify(request, merchant):
             if action == "otp":
                 vouchers.voucher_send_otp(merchant=merchant, code=code)
                 context["otp_sent"] = True
-                messages.info(request, "验证码已发送至客户手机，请客户告知验证码。")
+                messages.info(request, _("验证码已发送至客户手机，请客户告知验证码。"))
             else:
                 voucher = vouchers.voucher_verify(
                     merchant=merchant,
@@ -123,9 +129,13 @@ def portal_verify(request, merchant):
                 )
                 context["result"] = voucher
                 context["code"] = ""
-                messages.success(request, f"核销成功：{voucher.benefit.name}（券码尾号 {voucher.code[-4:]}）。")
+                messages.success(
+                    request,
+                    _("核销成功：%(benefit)s（券码尾号 %(tail)s）。")
+                    % {"benefit": voucher.benefit.name, "tail": voucher.code[-4:]},
+                )
         except ApplicationError as exc:
-            messages.error(request, exc.message_zh)
+            messages.error(request, _error_text(exc))
             # a refused typed-code verification keeps the OTP field open for another try
             context["otp_sent"] = action != "otp" and bool(code) and not token
     return render(request, "lifestyle/portal/verify.html", context)
@@ -153,7 +163,7 @@ def portal_statements(request, merchant):
 def _batch(merchant, batch_id: int) -> SettlementBatch:
     batch = merchant.settlements.filter(pk=batch_id).first()
     if batch is None:
-        raise Http404("结算单不存在")
+        raise Http404(_("结算单不存在"))
     return batch
 
 
@@ -162,7 +172,7 @@ def _batch(merchant, batch_id: int) -> SettlementBatch:
 def portal_statement_pdf(request, merchant, batch_id: int):
     batch = _batch(merchant, batch_id)
     if not batch.statement_file:
-        raise Http404("对账单不存在")
+        raise Http404(_("对账单不存在"))
     data = uploads.private_read(batch.statement_file)
     response = FileResponse(
         io.BytesIO(data), content_type="application/pdf", as_attachment=True, filename=f"statement-{batch.pk}.pdf"
@@ -180,10 +190,10 @@ def portal_statement_answer(request, merchant, batch_id: int):
             settlement.settlement_dispute(
                 batch_id=batch.pk, merchant_id=merchant.pk, user=request.user, reason=request.POST.get("reason", "")
             )
-            messages.info(request, "已提交异议，银行将尽快处理。")
+            messages.info(request, _("已提交异议，银行将尽快处理。"))
         else:
             settlement.settlement_confirm(batch_id=batch.pk, merchant_id=merchant.pk, user=request.user)
-            messages.success(request, "已确认对账单，银行将按期付款。")
+            messages.success(request, _("已确认对账单，银行将按期付款。"))
     except ApplicationError as exc:
-        messages.error(request, exc.message_zh)
+        messages.error(request, _error_text(exc))
     return redirect("lifestyle:portal_statements", merchant_id=merchant.pk)

@@ -12,6 +12,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jikuai.core.exceptions import ApplicationError
@@ -52,7 +54,7 @@ def _render(request, template: str, context: dict, *, status: int = 200):
 
 
 def _error(request, exc: ApplicationError) -> None:
-    messages.error(request, exc.message_zh)
+    messages.error(request, exc.message_en if (get_language() or "").startswith("en") else exc.message_zh)
 
 
 @customer_required
@@ -94,7 +96,11 @@ def checkin(request):
         _error(request, exc)
     else:
         earned = sum(result.points for result in results)
-        messages.success(request, f"签到成功，已连续签到 {record.streak} 天" + (f"，获得 {earned} 积分。" if earned else "。"))
+        if earned:
+            text = _("签到成功，已连续签到 %(days)s 天，获得 %(points)s 积分。") % {"days": record.streak, "points": earned}
+        else:
+            text = _("签到成功，已连续签到 %(days)s 天。") % {"days": record.streak}
+        messages.success(request, text)
     return redirect("lifestyle:home")
 
 
@@ -115,7 +121,7 @@ def benefit_detail(request, benefit_id: int):
     customer = _me(request)
     benefit = selectors.benefits_for_customer(customer).filter(pk=benefit_id).first()
     if benefit is None:
-        raise Http404("权益不存在")
+        raise Http404(_("权益不存在"))
     if request.method == "POST":
         try:
             voucher = vouchers.voucher_issue(
@@ -124,7 +130,9 @@ def benefit_detail(request, benefit_id: int):
         except ApplicationError as exc:
             _error(request, exc)
             return redirect("lifestyle:benefit", benefit_id=benefit.pk)
-        messages.success(request, f"兑换成功，消耗 {voucher.points} 积分。请在有效期内到商户出示二维码。")
+        messages.success(
+            request, _("兑换成功，消耗 %(points)s 积分。请在有效期内到商户出示二维码。") % {"points": voucher.points}
+        )
         return redirect("lifestyle:voucher", voucher_id=voucher.pk)
     return _render(
         request,
@@ -147,7 +155,7 @@ def voucher_list(request):
 def _own_voucher(request, voucher_id: int) -> Voucher:
     voucher = selectors.vouchers_for_customer(_me(request)).filter(pk=voucher_id).first()
     if voucher is None:
-        raise Http404("券不存在")
+        raise Http404(_("券不存在"))
     return voucher
 
 
@@ -227,7 +235,7 @@ def activity_signup(request, activity_id: int):
     except ApplicationError as exc:
         _error(request, exc)
     else:
-        messages.success(request, "报名成功，请按时到场扫码签到。")
+        messages.success(request, _("报名成功，请按时到场扫码签到。"))
     return redirect("lifestyle:activities")
 
 
@@ -238,7 +246,7 @@ def activity_checkin(request, activity_id: int):
     customer = _me(request)
     activity = Activity.objects.filter(pk=activity_id, institution_id=customer.institution_id).first()
     if activity is None:
-        raise Http404("活动不存在")
+        raise Http404(_("活动不存在"))
     token = request.POST.get("t") or request.GET.get("t", "")
     if request.method == "POST":
         try:
@@ -246,7 +254,7 @@ def activity_checkin(request, activity_id: int):
         except ApplicationError as exc:
             _error(request, exc)
         else:
-            messages.success(request, "签到成功，组织人确认后积分到账。")
+            messages.success(request, _("签到成功，组织人确认后积分到账。"))
             return redirect("lifestyle:activities")
     return _render(request, "lifestyle/activity_checkin.html", {"activity": activity, "token": token})
 
@@ -262,7 +270,7 @@ def referral(request):
             _error(request, exc)
         else:
             request.session.pop(REFERRAL_SESSION_KEY, None)
-            messages.success(request, "绑定推荐人成功。")
+            messages.success(request, _("绑定推荐人成功。"))
         return redirect("lifestyle:referral")
     link = request.build_absolute_uri(reverse("lifestyle:referral_landing", args=[customer.referral_code]))
     return _render(
@@ -284,7 +292,7 @@ def referral_landing(request, code: str):
     """Where a referral QR points. Anonymous visitors keep the code in the session and are sent to register."""
     referrer = referrals.referrer_for_code(code)
     if referrer is None:
-        raise Http404("推荐码不存在")
+        raise Http404(_("推荐码不存在"))
     request.session[REFERRAL_SESSION_KEY] = code.upper()
     if request.customer:
         return redirect("lifestyle:referral")

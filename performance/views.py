@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from jikuai.core.exceptions import ApplicationError
@@ -107,7 +108,7 @@ def appeal_create(request, result_id: int):
     lines = list(result.lines.select_related("indicator"))
     form = AppealForm(request.POST, request.FILES, lines=lines)
     if not form.is_valid():
-        messages.error(request, "申诉内容有误：" + "；".join(f"{k}: {'，'.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _("申诉内容有误：") + "；".join(f"{k}: {'，'.join(v)}" for k, v in form.errors.items()))
         return redirect("performance:result", result_id=result.pk)
     data = form.cleaned_data
     try:
@@ -124,7 +125,7 @@ def appeal_create(request, result_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "申诉已提交，等待处理。")
+        messages.success(request, _("申诉已提交，等待处理。"))
     return redirect("performance:result", result_id=result.pk)
 
 
@@ -178,7 +179,7 @@ def claim_create(request):
     customers = selectors.customers_claimable_by(staff)
     form = ClaimForm(request.POST, customers=customers[:200], institution_id=staff.institution_id)
     if not form.is_valid():
-        messages.error(request, "认领内容有误：" + "；".join(f"{'，'.join(v)}" for v in form.errors.values()))
+        messages.error(request, _("认领内容有误：") + "；".join(f"{'，'.join(v)}" for v in form.errors.values()))
         return redirect("performance:claims")
     data = form.cleaned_data
     customer = customers.filter(pk=data["customer"]).first()
@@ -190,7 +191,7 @@ def claim_create(request):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "认领已提交，等待行长审批。")
+        messages.success(request, _("认领已提交，等待行长审批。"))
     return redirect("performance:claims")
 
 
@@ -199,15 +200,15 @@ def claim_create(request):
 def claim_decide(request, claim_id: int):
     form = ClaimDecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "请选择处理结果")
+        messages.error(request, _("请选择处理结果"))
         return redirect("performance:claims")
     try:
         if form.cleaned_data["decision"] == "approve":
             attribution_services.claim_approve(claim_id=claim_id, actor=request.staff, note=form.cleaned_data["note"])
-            messages.success(request, "已批准认领。")
+            messages.success(request, _("已批准认领。"))
         else:
             attribution_services.claim_reject(claim_id=claim_id, actor=request.staff, note=form.cleaned_data["note"])
-            messages.success(request, "已驳回认领。")
+            messages.success(request, _("已驳回认领。"))
     except AttributionClaim.DoesNotExist:
         raise Http404
     except ApplicationError as exc:
@@ -228,7 +229,7 @@ def appeals(request):
 def appeal_decide(request, appeal_id: int):
     form = AppealDecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "处理内容有误：" + "；".join(f"{'，'.join(v)}" for v in form.errors.values()))
+        messages.error(request, _("处理内容有误：") + "；".join(f"{'，'.join(v)}" for v in form.errors.values()))
         return redirect("performance:appeals")
     data = form.cleaned_data
     try:
@@ -245,7 +246,7 @@ def appeal_decide(request, appeal_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "申诉已处理。")
+        messages.success(request, _("申诉已处理。"))
     return redirect("performance:appeals")
 
 
