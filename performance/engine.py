@@ -126,6 +126,7 @@ def aggregate_facts(
     watermark: int | None,
     previous_watermark: int | None,
     group_ids: list[int] | None = None,
+    timings: dict | None = None,
 ) -> dict[tuple[int, int], Aggregate]:
     """Σ per (subject, indicator) in SQL. Flows (sum, count) take the facts dated in the period plus late facts
     of earlier dates that arrived after the previous period's watermark (corrections carried forward);
@@ -139,6 +140,7 @@ def aggregate_facts(
         if i.measure in (Indicator.Measure.SUM, Indicator.Measure.COUNT, Indicator.Measure.DAILY_AVERAGE)
     ]
     snapshot_job = None
+    began = time.perf_counter()
     if snapshots and others and group_ids is None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # the full close on PostgreSQL: the snapshot scan runs on a second connection while this one aggregates flows
         # (both read committed facts up to the watermark, so they see the same input)
@@ -158,8 +160,12 @@ def aggregate_facts(
             group_ids,
             with_snapshots=snapshot_job is None,
         )
+    flows_done = time.perf_counter()
     if snapshot_job is not None:
         _add_snapshots(result, snapshot_job.result())
+    if timings is not None:  # the flow scan (with the snapshot scan when sequential), then the wait for the parallel scan
+        timings["aggregate_flows_ms"] = round((flows_done - began) * 1000)
+        timings["aggregate_snapshot_wait_ms"] = round((time.perf_counter() - flows_done) * 1000)
     return result
 
 
@@ -456,6 +462,7 @@ def compute(
             {(s.branch_id if by_branch else s.staff_id) for s in subjects if (s.branch_id if by_branch else s.staff_id)}
         )
     started = time.perf_counter()
+    scan_timings: dict[str, int] = {}
     aggregates = aggregate_facts(
         institution_id=institution_id,
         indicators=indicators,
@@ -465,6 +472,7 @@ def compute(
         watermark=watermark,
         previous_watermark=previous_watermark,
         group_ids=group_ids,
+        timings=scan_timings,
     )
     aggregated = time.perf_counter()
     book = TargetBook(institution_id, scheme_indicators, start, end)
@@ -535,6 +543,7 @@ def compute(
     evaluated = time.perf_counter()
     timings = {
         "aggregate_ms": round((aggregated - started) * 1000),
+        **scan_timings,
         "targets_inputs_ms": round((resolved - aggregated) * 1000),
     }
     if evaluate:
