@@ -19,10 +19,12 @@ from jikuai.core import bus
 from jikuai.core.exceptions import ApplicationError, Conflict
 from jikuai.core.jobs import job_run_finish, job_run_progress, job_run_start
 from jikuai.core.models import JobRun
+from jikuai.core.workdays import get_business_date
 from performance import engine
 from performance.models import Appeal, Fact, Period, PeriodType, Scheme, ScoreLine, SubjectResult
 from performance.services.common import (
     PeriodLockedError,
+    end_of_business_day,
     policy_for,
     require_institution,
     require_perm,
@@ -514,9 +516,10 @@ def period_publish(*, period_id: int, actor, comment: str = "") -> Period:
         return period
     if period.state != Period.State.COMPUTED:
         raise Conflict("只有计算完成的考核期可以公示 / only a computed period can be published", code="period_not_computed")
-    now = timezone.now()
-    period.published_at = now
-    period.appeal_closes_at = now + dt.timedelta(days=policy_for(period.institution_id).appeal_window_days)
+    # the window runs from the business date of publication through the configured number of business dates after it
+    period.published_at = timezone.now()
+    last_day = get_business_date() + dt.timedelta(days=policy_for(period.institution_id).appeal_window_days)
+    period.appeal_closes_at = end_of_business_day(last_day)
     period.publish(by=user_of(actor), description=comment or "公示")
     period.save()
     bus.publish(
@@ -543,9 +546,9 @@ def period_close_appeals(*, period_id: int, actor, comment: str = "") -> Period:
         return period
     if period.state != Period.State.PUBLISHED:
         raise Conflict("只有公示中的考核期可以结束申诉期 / only a published period", code="period_not_published")
-    if period.appeal_closes_at and timezone.now() <= period.appeal_closes_at:
+    if period.appeal_closes_at and get_business_date() <= period.appeal_last_day:
         raise Conflict(
-            f"申诉期至 {timezone.localtime(period.appeal_closes_at):%Y-%m-%d %H:%M} 才结束 / the appeal window is still open",
+            f"申诉期至 {period.appeal_last_day:%Y-%m-%d} 才结束 / the appeal window is still open",
             code="appeal_window_open",
         )
     pending = Appeal.objects.filter(period=period, state=Appeal.State.SUBMITTED).count()
