@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -125,6 +126,7 @@ def aggregate_facts(
     watermark: int | None,
     previous_watermark: int | None,
     group_ids: list[int] | None = None,
+    timings: dict | None = None,
 ) -> dict[tuple[int, int], Aggregate]:
     """Σ per (subject, indicator) in SQL. Flows (sum, count) take the facts dated in the period plus late facts
     of earlier dates that arrived after the previous period's watermark (corrections carried forward);
@@ -138,6 +140,7 @@ def aggregate_facts(
         if i.measure in (Indicator.Measure.SUM, Indicator.Measure.COUNT, Indicator.Measure.DAILY_AVERAGE)
     ]
     snapshot_job = None
+    began = time.perf_counter()
     if snapshots and others and group_ids is None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # the full close on PostgreSQL: the snapshot scan runs on a second connection while this one aggregates flows
         # (both read committed facts up to the watermark, so they see the same input)
@@ -157,8 +160,12 @@ def aggregate_facts(
             group_ids,
             with_snapshots=snapshot_job is None,
         )
+    flows_done = time.perf_counter()
     if snapshot_job is not None:
         _add_snapshots(result, snapshot_job.result())
+    if timings is not None:  # the flow scan (with the snapshot scan when sequential), then the wait for the parallel scan
+        timings["aggregate_flows_ms"] = round((flows_done - began) * 1000)
+        timings["aggregate_snapshot_wait_ms"] = round((time.perf_counter() - flows_done) * 1000)
     return result
 
 
@@ -350,41 +357,59 @@ def evaluate_subject(
     *,
     renormalise: bool,
     explain: bool = False,
+    memo: dict | None = None,
 ) -> SubjectOutput:
+    """Score one subject's items and combine them (F13/F14). ``memo`` (quiet evaluation only) shares the result of
+    an item between subjects whose inputs are equal — formulas are pure functions of (actual, target, base, rank,
+    peer group size) and the item's frozen parameters, and every score and ratio is rounded to a fixed number of
+    places, so equal inputs give identical outputs; counts, zeros and rank-default targets repeat a lot."""
     out = SubjectOutput()
     scores = []
     for item in items:
         line = inputs[item.item_id]
         rank, peer_count = ranks.get(item.item_id, (None, None))
-        if item.needs_target and line.target is None:
-            output = LineOutput(score=None if renormalise else ZERO, note="无目标，不计分（权重归一 F13）/ no target")
-        else:
-            try:
-                result = formulas.evaluate(
-                    item.formula_kind,
-                    FormulaInput(
-                        actual=line.effective_actual,
-                        target=line.target,
-                        weight=item.weight,
-                        base=line.base,
-                        rank=rank,
-                        peer_count=peer_count,
-                    ),
-                    item.params,
-                )
-                output = LineOutput(
-                    score=result.score,
-                    ratio=result.ratio,
-                    peer_rank=rank,
-                    gate_cap=result.gate_cap,
-                    steps=result.steps if explain else (),
-                )
-            except FormulaEvaluationError as exc:
-                output = LineOutput(score=None if renormalise else ZERO, note=exc.message_zh[:120])
+        if memo is not None:
+            key = (item.item_id, line.actual + line.adjustment, line.target, line.base, rank, peer_count)
+            cached = memo.get(key)
+            if cached is None:
+                cached = memo[key] = _evaluate_line(item, line, rank, peer_count, renormalise=renormalise, explain=False)
+            out.lines[item.item_id], score = cached
+            scores.append(score)
+            continue
+        output, score = _evaluate_line(item, line, rank, peer_count, renormalise=renormalise, explain=explain)
         out.lines[item.item_id] = output
-        scores.append(ItemScore(kind=item.kind, weight=item.weight, score=output.score, gate_cap=output.gate_cap))
+        scores.append(score)
     out.composite = formulas.composite(scores, renormalise=renormalise)
     return out
+
+
+def _evaluate_line(item: ItemSpec, line: LineInput, rank, peer_count, *, renormalise: bool, explain: bool):
+    if item.needs_target and line.target is None:
+        output = LineOutput(score=None if renormalise else ZERO, note="无目标，不计分（权重归一 F13）/ no target")
+    else:
+        try:
+            result = formulas.evaluate(
+                item.formula_kind,
+                FormulaInput(
+                    actual=line.effective_actual,
+                    target=line.target,
+                    weight=item.weight,
+                    base=line.base,
+                    rank=rank,
+                    peer_count=peer_count,
+                ),
+                item.params,
+            )
+            output = LineOutput(
+                score=result.score,
+                ratio=result.ratio,
+                peer_rank=rank,
+                gate_cap=result.gate_cap,
+                steps=result.steps if explain else (),
+            )
+        except FormulaEvaluationError as exc:
+            output = LineOutput(score=None if renormalise else ZERO, note=exc.message_zh[:120])
+    return output, ItemScore(kind=item.kind, weight=item.weight, score=output.score, gate_cap=output.gate_cap)
 
 
 @dataclass
@@ -395,6 +420,20 @@ class Computation:
     outputs: dict[tuple, SubjectOutput]
     indicators: dict[int, Indicator]
     timings: dict[str, int] = field(default_factory=dict)  # milliseconds per phase
+    renormalise: bool = True
+    ranks: dict[tuple[int, tuple], tuple[int, int]] | None = None  # F12 peer ranks (set when evaluation is deferred)
+    memo: dict = field(default_factory=dict)  # item results by equal inputs, shared by the chunks
+    fill: Callable[[list[Subject]], None] | None = None  # builds the inputs of a chunk (deferred evaluation)
+
+    def evaluate(self, subjects: list[Subject]) -> dict[tuple, SubjectOutput]:
+        """Evaluate some subjects (quietly) after ``compute(..., evaluate=False)``: the period close evaluates chunk
+        by chunk while the previous chunk is being written."""
+        if self.fill is not None:
+            self.fill(subjects)
+        if self.ranks is None:
+            self.ranks = peer_item_ranks(self.items, self.subjects, self.inputs)
+        with formulas.quiet():
+            return evaluate_subjects(self.items, subjects, self.inputs, self.ranks, renormalise=self.renormalise, memo=self.memo)
 
 
 def compute(
@@ -407,8 +446,10 @@ def compute(
     previous_watermark: int | None,
     subjects: list[Subject],
     explain: bool = False,
+    evaluate: bool = True,
 ) -> Computation:
-    """Aggregate, resolve targets and evaluate every subject. ``snapshot`` is the frozen scheme spec."""
+    """Aggregate, resolve targets and evaluate every subject. ``snapshot`` is the frozen scheme spec. With
+    ``evaluate=False`` only the inputs and the F12 peer ranks are prepared (``Computation.evaluate`` per chunk)."""
     item_rows = snapshot["items"]
     scheme_indicators = Indicator.objects.in_bulk([row["indicator_id"] for row in item_rows])
     indicators = base_indicators(scheme_indicators)
@@ -421,6 +462,7 @@ def compute(
             {(s.branch_id if by_branch else s.staff_id) for s in subjects if (s.branch_id if by_branch else s.staff_id)}
         )
     started = time.perf_counter()
+    scan_timings: dict[str, int] = {}
     aggregates = aggregate_facts(
         institution_id=institution_id,
         indicators=indicators,
@@ -430,6 +472,7 @@ def compute(
         watermark=watermark,
         previous_watermark=previous_watermark,
         group_ids=group_ids,
+        timings=scan_timings,
     )
     aggregated = time.perf_counter()
     book = TargetBook(institution_id, scheme_indicators, start, end)
@@ -449,55 +492,88 @@ def compute(
             )
         )
     empty = Aggregate()
-    for subject in subjects:
-        grp = subject.branch_id if by_branch else subject.staff_id
-        if branch_targets:
-            keys = TargetBook.branch_keys(subject.branch_id)
-        else:
-            keys = TargetBook.staff_keys(subject.staff_id, subject.staff_rank, subject.branch_id)
-        lines = {}
-        for item_id, indicator, is_ratio, is_average, month_targets in plans:
-            if not grp:
-                agg = empty
-            elif is_ratio:
-                agg = actual_of(indicator, grp, aggregates)
+
+    def fill(chunk: list[Subject], chunk_plans=plans, into=inputs) -> None:
+        """The line inputs (actual, base, target, fact count) of some subjects."""
+        for subject in chunk:
+            grp = subject.branch_id if by_branch else subject.staff_id
+            if branch_targets:
+                keys = TargetBook.branch_keys(subject.branch_id)
             else:
-                agg = aggregates.get((grp, indicator.pk), empty)
-            if month_targets is None:
-                target = book.resolve(indicator.pk, keys)
-            else:
-                target = None
-                for key in keys:
-                    target = month_targets.get(key)
-                    if target is not None:
-                        break
-            lines[item_id] = LineInput(agg.value, agg.base if is_average else None, target, agg.count)
-        inputs[subject.key] = lines
+                keys = TargetBook.staff_keys(subject.staff_id, subject.staff_rank, subject.branch_id)
+            lines = {}
+            for item_id, indicator, is_ratio, is_average, month_targets in chunk_plans:
+                if not grp:
+                    agg = empty
+                elif is_ratio:
+                    agg = actual_of(indicator, grp, aggregates)
+                else:
+                    agg = aggregates.get((grp, indicator.pk), empty)
+                if month_targets is None:
+                    target = book.resolve(indicator.pk, keys)
+                else:
+                    target = None
+                    for key in keys:
+                        target = month_targets.get(key)
+                        if target is not None:
+                            break
+                lines[item_id] = LineInput(agg.value, agg.base if is_average else None, target, agg.count)
+            into[subject.key] = lines
+
+    renormalise = snapshot["renormalise"]
+    ranks = None
+    if evaluate:
+        fill(subjects)
+    else:
+        # deferred: inputs are built per chunk by Computation.evaluate; the F12 peer ranks need every subject's
+        # actual of the ranked items now
+        ranked = [item.item_id for item in items if item.formula_kind == "F12"]
+        rank_inputs: dict[tuple, dict[int, LineInput]] = {}
+        if ranked:
+            fill(subjects, [plan for plan in plans if plan[0] in ranked], rank_inputs)
+        ranks = peer_item_ranks(items, subjects, rank_inputs)
     resolved = time.perf_counter()
-    if explain:
-        outputs = evaluate_all(items, subjects, inputs, renormalise=snapshot["renormalise"], explain=True)
+    if not evaluate:
+        outputs = {}
+    elif explain:
+        outputs = evaluate_all(items, subjects, inputs, renormalise=renormalise, explain=True)
     else:
         with formulas.quiet():
-            outputs = evaluate_all(items, subjects, inputs, renormalise=snapshot["renormalise"])
+            outputs = evaluate_all(items, subjects, inputs, renormalise=renormalise)
     evaluated = time.perf_counter()
     timings = {
         "aggregate_ms": round((aggregated - started) * 1000),
+        **scan_timings,
         "targets_inputs_ms": round((resolved - aggregated) * 1000),
-        "evaluate_ms": round((evaluated - resolved) * 1000),
     }
+    if evaluate:
+        timings["evaluate_ms"] = round((evaluated - resolved) * 1000)
     return Computation(
-        subjects=subjects, items=items, inputs=inputs, outputs=outputs, indicators=scheme_indicators, timings=timings
+        subjects=subjects,
+        items=items,
+        inputs=inputs,
+        outputs=outputs,
+        indicators=scheme_indicators,
+        timings=timings,
+        renormalise=renormalise,
+        ranks=ranks,
+        fill=None if evaluate else fill,
     )
 
 
 def evaluate_all(items, subjects, inputs, *, renormalise: bool, explain: bool = False) -> dict[tuple, SubjectOutput]:
     ranks = peer_item_ranks(items, subjects, inputs)
+    return evaluate_subjects(items, subjects, inputs, ranks, renormalise=renormalise, explain=explain)
+
+
+def evaluate_subjects(
+    items, subjects, inputs, ranks, *, renormalise: bool, explain: bool = False, memo: dict | None = None
+) -> dict[tuple, SubjectOutput]:
+    ranked_items = [item.item_id for item in items if item.formula_kind == "F12"]  # the only items with peer ranks
+    memo = None if explain else ({} if memo is None else memo)
     outputs = {}
     for subject in subjects:
-        subject_ranks = {
-            item.item_id: ranks[(item.item_id, subject.key)] for item in items if (item.item_id, subject.key) in ranks
-        }
-        outputs[subject.key] = evaluate_subject(
-            items, inputs[subject.key], subject_ranks, renormalise=renormalise, explain=explain
-        )
+        key = subject.key
+        subject_ranks = {item_id: ranks[(item_id, key)] for item_id in ranked_items if (item_id, key) in ranks}
+        outputs[key] = evaluate_subject(items, inputs[key], subject_ranks, renormalise=renormalise, explain=explain, memo=memo)
     return outputs

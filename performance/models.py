@@ -18,6 +18,7 @@ from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 from simple_history.models import HistoricalRecords
 
 from jikuai.core.models import JobRun
+from jikuai.core.workdays import get_business_date
 from jikuai.customers.models import Customer
 from jikuai.org.models import Branch, Institution, Staff, User
 from jikuai.org.scoping import ScopedManager, ScopeSpec
@@ -716,10 +717,16 @@ class Period(FSMModelMixin, models.Model):
         return self.state in self.LOCKED_STATES
 
     @property
+    def appeal_last_day(self):
+        """The last business date on which appeals are accepted (``appeal_closes_at`` is the end of that day)."""
+        return timezone.localdate(self.appeal_closes_at) if self.appeal_closes_at else None
+
+    @property
     def appeal_window_open(self) -> bool:
-        return (
-            self.state == self.State.PUBLISHED and self.appeal_closes_at is not None and timezone.now() <= self.appeal_closes_at
-        )
+        """The window is counted in business dates (jikuai.core.workdays), like every other business rule."""
+        if self.state != self.State.PUBLISHED or self.appeal_closes_at is None:
+            return False
+        return get_business_date() <= self.appeal_last_day
 
     @fsm_log_by
     @fsm_log_description

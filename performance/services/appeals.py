@@ -75,10 +75,9 @@ def appeal_submit(
         period = Period.objects.select_for_update().get(pk=result.period_id)
         if period.state != Period.State.PUBLISHED:
             raise AppealWindowClosed("该考核期不在申诉期内 / the period is not open for appeals")
-        if period.appeal_closes_at is None or timezone.now() > period.appeal_closes_at:
-            raise AppealWindowClosed(
-                f"申诉期已于 {timezone.localtime(period.appeal_closes_at):%Y-%m-%d %H:%M} 结束，申诉不予受理 / the appeal window has closed"
-            )
+        if not period.appeal_window_open:  # counted in business dates
+            last_day = f" {period.appeal_last_day:%Y-%m-%d} " if period.appeal_last_day else ""
+            raise AppealWindowClosed(f"申诉期已于{last_day}结束，申诉不予受理 / the appeal window has closed")
         if not (reason or "").strip():
             raise AppealError("请填写申诉理由 / a reason is required")
         line = None

@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.db import models
+from django.utils import timezone
 
 from jikuai.core.exceptions import Conflict, NotFound, PermissionDeniedError
 from jikuai.org.models import Institution, Staff, User
@@ -51,6 +52,11 @@ def policy_for(institution: Institution | int) -> PerformancePolicy:
     institution_id = institution if isinstance(institution, int) else institution.pk
     policy = PerformancePolicy.objects.filter(institution_id=institution_id).first()
     return policy or PerformancePolicy(institution_id=institution_id)
+
+
+def end_of_business_day(day: dt.date) -> dt.datetime:
+    """The last second of a business date in the local time zone (how a date-based deadline is stored and shown)."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(23, 59, 59)))
 
 
 def locked_period_covering(institution_id: int, first: dt.date, last: dt.date | None = None) -> Period | None:

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group
 
 from jikuai.core import bus
+from jikuai.core.workdays import get_business_date
 from jikuai.org import roles
 from jikuai.org.models import Branch, Institution, Staff
 from performance.catalogue import GRADES, build_scheme, ensure_library
-from performance.models import Position, SchemeItem, StaffPosition
+from performance.models import Period, Position, SchemeItem, StaffPosition
+from performance.services.common import end_of_business_day
 from tests.factories import BranchFactory, InstitutionFactory, make_customer, make_staff
 
 W = SchemeItem.Kind.WEIGHTED
@@ -100,3 +102,9 @@ def assign(staff: Staff, position: str = Position.TELLER, peer_group: str = "") 
 
 
 __all__ = ["Bank", "assign", "disbursed", "make_bank", "make_customer", "publish_event", "simple_scheme"]
+
+
+def close_appeal_window(period: Period) -> None:
+    """The appeal window has passed: its last business date is the day before the current business date."""
+    last_day = get_business_date() - dt.timedelta(days=1)
+    Period.objects.filter(pk=period.pk).update(appeal_closes_at=end_of_business_day(last_day))

@@ -24,10 +24,10 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
 
 from jikuai.core.exceptions import ApplicationError, PermissionDeniedError
 from jikuai.core.models import JobRun, OutboxEvent
+from jikuai.core.workdays import business_date_set
 from performance.catalogue import GRADES
 from performance.models import (
     Appeal,
@@ -45,7 +45,16 @@ from performance.models import (
     Target,
 )
 from performance.services import appeals, attribution, close, pay, reports, targets
-from tests.performance.factories import W, assign, disbursed, make_bank, make_customer, publish_event, simple_scheme
+from tests.performance.factories import (
+    W,
+    assign,
+    close_appeal_window,
+    disbursed,
+    make_bank,
+    make_customer,
+    publish_event,
+    simple_scheme,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +190,7 @@ def test_full_close_publish_appeal_finalise(september, django_capture_on_commit_
     assert (line.actual, line.adjustment, line.score, line.revision) == (Decimal(50000), Decimal(30000), Decimal(48), 1)
 
     # after the window: calibration (grades), then finalise with incentives, deferral and reports
-    Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(seconds=1))
+    close_appeal_window(period)
     close.period_close_appeals(period_id=period.pk, actor=bank.admin)
     assert [result_of(period, s).final_grade for s in (bank.am1, bank.am2, bank.am3)] == ["A", "C", "C"]
     with django_capture_on_commit_callbacks(execute=True):
@@ -253,10 +262,40 @@ def test_appeal_after_the_window_is_refused_and_nothing_is_created(september, dj
     bank = september
     period = computed_period(bank, django_capture_on_commit_callbacks)
     close.period_publish(period_id=period.pk, actor=bank.admin)
-    Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(minutes=1))
+    close_appeal_window(period)
     with pytest.raises(ApplicationError, match="申诉期已于"):
         appeals.appeal_submit(result_id=result_of(period, bank.am2).pk, actor=bank.am2, reason="太晚了")
     assert not Appeal.objects.exists()
+
+
+def test_the_appeal_window_is_counted_in_business_dates_not_the_wall_clock(september, django_capture_on_commit_callbacks):
+    """Published on business date 2026-10-08 with the default window of 5 days: appeals are accepted through
+    business date 2026-10-13 and refused from 2026-10-14 (nothing created), whatever the wall clock says (with the
+    wall clock the window would run five days from now); the window cannot be closed for calibration before 2026-10-14."""
+    bank = september
+    period = computed_period(bank, django_capture_on_commit_callbacks)
+    business_date_set(day=dt.date(2026, 10, 8))
+    close.period_publish(period_id=period.pk, actor=bank.admin)
+    period.refresh_from_db()
+    assert period.appeal_last_day == dt.date(2026, 10, 13) and period.appeal_window_open
+    with pytest.raises(ApplicationError, match="2026-10-13"):
+        close.period_close_appeals(period_id=period.pk, actor=bank.admin)
+
+    business_date_set(day=dt.date(2026, 10, 13))  # the last day: still accepted
+    appeal = appeals.appeal_submit(result_id=result_of(period, bank.am2).pk, actor=bank.am2, reason="最后一天申诉")
+    appeals.appeal_decide(appeal_id=appeal.pk, actor=bank.manager_a, accept=False, note="不予采纳")
+    with pytest.raises(ApplicationError, match="申诉期至"):
+        close.period_close_appeals(period_id=period.pk, actor=bank.admin)
+
+    business_date_set(day=dt.date(2026, 10, 14))  # the day after: refused, nothing created
+    period.refresh_from_db()
+    assert not period.appeal_window_open
+    with pytest.raises(ApplicationError, match="申诉期已于 2026-10-13 结束"):
+        appeals.appeal_submit(result_id=result_of(period, bank.am1).pk, actor=bank.am1, reason="过期申诉")
+    assert Appeal.objects.filter(period=period).count() == 1
+    close.period_close_appeals(period_id=period.pk, actor=bank.admin)
+    period.refresh_from_db()
+    assert period.state == Period.State.CALIBRATING
 
 
 def test_appeals_only_on_ones_own_result_and_need_a_reason(september, django_capture_on_commit_callbacks):
@@ -429,7 +468,7 @@ def test_calibration_adjusts_grades_with_reason_never_ones_own(september, django
     close.period_publish(period_id=period.pk, actor=bank.admin)
     with pytest.raises(ApplicationError, match="申诉期"):
         close.period_close_appeals(period_id=period.pk, actor=bank.admin)
-    Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(seconds=1))
+    close_appeal_window(period)
     close.period_close_appeals(period_id=period.pk, actor=bank.admin)
     r2 = result_of(period, bank.am2)
     assert r2.final_grade == "D"
@@ -455,7 +494,7 @@ def test_forced_distribution_per_peer_group(bank, django_capture_on_commit_callb
     version = simple_scheme(bank, code="AMF", grading=grading)
     period = computed_period(bank, django_capture_on_commit_callbacks, scheme_version=version)
     close.period_publish(period_id=period.pk, actor=bank.admin)
-    Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(seconds=1))
+    close_appeal_window(period)
     close.period_close_appeals(period_id=period.pk, actor=bank.admin)
     assert [result_of(period, s).grade for s in (bank.am1, bank.am2, bank.am3)] == ["A", "B", "A"]
 
@@ -465,7 +504,7 @@ def test_pending_appeals_block_calibration(september, django_capture_on_commit_c
     period = computed_period(bank, django_capture_on_commit_callbacks)
     close.period_publish(period_id=period.pk, actor=bank.admin)
     appeals.appeal_submit(result_id=result_of(period, bank.am2).pk, actor=bank.am2, reason="请复核")
-    Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(seconds=1))
+    close_appeal_window(period)
     with pytest.raises(ApplicationError, match="未处理"):
         close.period_close_appeals(period_id=period.pk, actor=bank.admin)
     assert Period.objects.get(pk=period.pk).state == Period.State.PUBLISHED

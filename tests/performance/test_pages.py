@@ -16,7 +16,7 @@ from jikuai.core.masking import mask_name
 from performance.models import Appeal, AttributionClaim, Indicator, PerformanceReport, Period, SubjectResult, Target
 from performance.services import close, pay, targets
 from tests.factories import SignedApi, make_client
-from tests.performance.factories import disbursed, make_bank, make_customer, publish_event, simple_scheme
+from tests.performance.factories import close_appeal_window, disbursed, make_bank, make_customer, publish_event, simple_scheme
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +164,7 @@ def test_claim_via_pages(bank, client):
 
 
 def _finalise(period, bank, capture):
-    Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(seconds=1))
+    close_appeal_window(period)
     close.period_close_appeals(period_id=period.pk, actor=bank.admin)
     with capture(execute=True):
         pay.period_finalise(period_id=period.pk, actor=bank.admin)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from jikuai.core.bus import BusEvent
 from jikuai.core.demo import DEMO_PASSWORD
+from jikuai.core.workdays import get_business_date
 from jikuai.customers.models import Customer
 from jikuai.org import roles
 from jikuai.org.models import Branch, Institution, Staff, User
@@ -41,6 +42,7 @@ from performance.models import (
     Target,
 )
 from performance.services import appeals, attribution, close, pay
+from performance.services.common import end_of_business_day
 from performance.services.targets import TargetSpec, targets_set
 
 W, B, D, G = SchemeItem.Kind.WEIGHTED, SchemeItem.Kind.BONUS, SchemeItem.Kind.DEDUCTION, SchemeItem.Kind.GATE
@@ -539,7 +541,8 @@ class Command(BaseCommand):
             period = close.period_publish(period_id=period.pk, actor=admin, comment="演示公示")
             self._appeal(period, managers, admin)
             # the demo shortens the appeal window so the period can be closed in one run
-            Period.objects.filter(pk=period.pk).update(appeal_closes_at=timezone.now() - dt.timedelta(minutes=1))
+            last_day = get_business_date() - dt.timedelta(days=1)  # the window is counted in business dates
+            Period.objects.filter(pk=period.pk).update(appeal_closes_at=end_of_business_day(last_day))
         if period.state == Period.State.PUBLISHED:
             for appeal in Appeal.objects.filter(period=period, state=Appeal.State.SUBMITTED):
                 appeals.appeal_decide(
