@@ -17,6 +17,7 @@ from jikuai.web.decorators import staff_required
 from lending.forms_review import ReviewDecisionForm
 from lending.selectors_review import review_context_for_task, review_task_get_for_staff, review_workbench_for_staff, staff_of
 from lending.services.review import review_claim, review_claim_next, review_decide, review_pass_up, review_release
+from lending.views import _error_text
 
 PERMISSION = "lending.view_reviewtask"
 FORM_FIELDS = {"approved_amount": "approved_amount", "principal": "approved_amount", "annual_rate": "annual_rate_percent"}
@@ -90,7 +91,7 @@ def task_claim(request, task_id: int):
     try:
         review_claim(task_id=task_id, staff=staff)
     except ApplicationError as exc:
-        messages.error(request, exc.message_zh)
+        messages.error(request, _error_text(exc))
     else:
         messages.success(request, _("已领取该任务。"))
     return HttpResponseRedirect(_task_url(task_id))
@@ -104,7 +105,7 @@ def task_release(request, task_id: int):
     try:
         review_release(task_id=task_id, staff=staff)
     except ApplicationError as exc:
-        messages.error(request, exc.message_zh)
+        messages.error(request, _error_text(exc))
         return HttpResponseRedirect(_task_url(task_id))
     messages.success(request, _("任务已退回队列。"))
     return HttpResponseRedirect(reverse("lending:review:workbench"))
@@ -131,14 +132,16 @@ def task_decide(request, task_id: int):
             else:
                 application = review_decide(approve=action == "approve", **arguments)
         except ApplicationError as exc:
-            form.add_error(FORM_FIELDS.get(exc.extra.get("field")), exc.message_zh)
+            form.add_error(FORM_FIELDS.get(exc.extra.get("field")), _error_text(exc))
         else:
             if action == "pass_up":
                 messages.success(request, _("已提交%(role)s审批。") % {"role": new_task.queue_role})
             else:
-                messages.success(
-                    request, f"申请 {application.application_no} 已{application.get_state_display().split(' ')[0]}。"
-                )
+                if action == "approve":
+                    text = _("申请 %(no)s 已批准。")
+                else:
+                    text = _("申请 %(no)s 已拒绝。")
+                messages.success(request, text % {"no": application.application_no})
             return HttpResponseRedirect(reverse("lending:review:workbench"))
     context = review_context_for_task(task=task, staff=staff, user=request.user)
     return render(
