@@ -22,7 +22,7 @@ from jikuai.core.exceptions import NotFound
 from jikuai.customers.models import Customer
 from lending import schedule as sched
 from lending import selectors_origination as selectors
-from lending.models import ApplicationChannel
+from lending.models import ApplicationChannel, CreditLine
 from lending.services.origination import (
     APPLICATION_INPUTS,
     EMPLOYER_CATEGORIES,
@@ -115,6 +115,8 @@ class ApplicationSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     expires_on = serializers.DateField(allow_null=True)
     closed_reason = serializers.CharField()
+    contract_id = serializers.SerializerMethodField(help_text="待签署或已签署的合同 / the contract to sign or signed")
+    credit_line_id = serializers.SerializerMethodField(help_text="额度已生效时 / once the line is active")
 
     def get_amount_requested(self, obj) -> str:
         return _money(obj.amount_requested)
@@ -130,6 +132,16 @@ class ApplicationSerializer(serializers.Serializer):
 
     def get_reasons(self, obj) -> list[dict]:
         return [{"code": code, "text": text} for code, text in obj.reasons or []]
+
+    def get_contract_id(self, obj) -> int | None:
+        if obj.state in ("draft", "submitted", "deciding", "rejected", "referred"):
+            return None
+        return obj.contracts.exclude(state="void").order_by("-id").values_list("id", flat=True).first()
+
+    def get_credit_line_id(self, obj) -> int | None:
+        if obj.state != "active":
+            return None
+        return CreditLine.objects.filter(application_id=obj.pk).values_list("id", flat=True).first()
 
 
 class ProductListView(IntegratorAPIView):
