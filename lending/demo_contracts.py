@@ -78,4 +78,26 @@ def seed_demo_contracts() -> dict:
         if contract is not None and index == 1 and contract.state == "awaiting_signature":
             services._seal_confirmed(contract, customer, method="demo", ip_address="127.0.0.1", user_agent="seed_demo")
             sealed += 1
+        if index == 0:
+            sealed += _disbursed_demo(customer, exclude=product)
     return {"contracts_prepared": prepared, "contracts_sealed": sealed}
+
+
+def _disbursed_demo(customer: Customer, *, exclude: Product) -> int:
+    """A one-off loan that went all the way: contract sealed, then disbursed by the workflow (bus)."""
+    product = (
+        Product.objects.filter(kind=ProductKind.LOAN, is_active=True)
+        .filter(Q(institution_id=customer.institution_id) | Q(institution__isnull=True))
+        .exclude(pk=exclude.pk)
+        .order_by("code")
+        .first()
+    )
+    if product is None:
+        return 0
+    months = 12 if 12 in (product.term_options or [12]) else int((product.term_options or [12])[0])
+    application = _application(customer, product, 2, amount="30000", months=months)
+    if application is None or application.state != "approved":
+        return 0
+    contract = services.contract_prepare_for_application(application_id=application.pk)
+    services._seal_confirmed(contract, customer, method="demo", ip_address="127.0.0.1", user_agent="seed_demo")
+    return 1

@@ -272,8 +272,10 @@ def _seed_institution(institution: Institution, products: dict[str, Product], to
     salaried = ("teacher", "civil_servant")
     product_for = {"teacher": products["ydd"], "civil_servant": products["gxd"]}
     # approved (and one to expire): verified identity, consent, own occupation's product, modest amount
+    # an approved application moves on to contract_pending at once (the workflow prepares its contract)
+    after_approval = {ApplicationState.CONTRACT_PENDING, ApplicationState.SIGNED, ApplicationState.DISBURSED}
     for wanted in (ApplicationState.APPROVED, ApplicationState.EXPIRED):
-        if wanted in have:
+        if wanted in have or (wanted == ApplicationState.APPROVED and have & after_approval):
             continue
         for customer in _free_customers(institution, salaried, exclude=used)[:4]:
             _verify_for_demo(customer)
