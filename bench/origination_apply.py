@@ -99,7 +99,7 @@ def _setup(count: int) -> tuple[str, list[int]]:
         code="BENCHAPPLY", defaults={"name": "基准测试农商行", "short_name": "基准"}
     )
     branch, _ = Branch.objects.get_or_create(institution=institution, code="BENCH01", defaults={"name": "基准支行"})
-    rng = random.Random(5)
+    rng = random.Random(uuid.uuid4().int)  # fresh identities on every call (a kept database may hold earlier ones)
     stamp = uuid.uuid4().hex[:4]
     opened = timezone.now() - dt.timedelta(days=365 * 6)
     customers = []
@@ -126,8 +126,13 @@ def _setup(count: int) -> tuple[str, list[int]]:
                 created_at=opened,
             )
         )
+    before = Customer.objects.order_by("-id").values_list("id", flat=True).first() or 0
     Customer.objects.bulk_create(customers, batch_size=1000, ignore_conflicts=True)
-    ids = list(Customer.objects.filter(institution=institution, name="基准教师").order_by("id").values_list("id", flat=True))
+    ids = list(
+        Customer.objects.filter(institution=institution, name="基准教师", id__gt=before)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     Consent.objects.bulk_create(
         [Consent(customer_id=pk, purpose="credit_report", text_version="v1", channel="batch") for pk in ids], batch_size=1000
     )
