@@ -8,6 +8,8 @@ import base64
 import pytest
 
 from jikuai.api.client import JikuaiClient
+from jikuai.core import bus
+from jikuai.core.models import OutboxEvent
 from lending.contracts.services import contract_send_code, contract_sign
 from lending.demo_origination import seed_products
 from riskrules.policy.seed import seed_policy
@@ -54,6 +56,9 @@ def test_an_integrator_takes_a_farmer_from_application_to_drawdown(live_server, 
     # the customer reads the contract on their phone and confirms it with an SMS code
     contract_send_code(contract_id=status["contract_id"], customer=farmer)
     contract_sign(contract_id=status["contract_id"], customer=farmer, code=last_code(farmer.mobile))
+    bus.redeliver_due(min_age_seconds=0)  # what the worker does with lending.contract_signed (no-op if done)
+    signed_event = OutboxEvent.objects.get(topic="lending.contract_signed")
+    assert signed_event.status == OutboxEvent.Status.DELIVERED, signed_event.last_error
 
     status = api.get(f"/api/v1/applications/{decision['id']}").json()
     assert status["state"] == "active" and status["credit_line_id"]
