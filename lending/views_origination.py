@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from jikuai.core.exceptions import ApplicationError
+from jikuai.core.labels import pick
 from jikuai.customers import services as customer_services
 from jikuai.customers.models import Customer
 from jikuai.customers.services import consent_grant, consent_is_active
@@ -32,7 +33,13 @@ from lending.services.origination import (
 from lending.views import _error_text, _new_token, _use_token
 
 FIELD_ALIASES = {"amount": "amount", "term_months": "term_months", "repayment_method": "repayment_method"}
-METHOD_LABELS = {code: label.split(" ")[0] for code, label in sched.Method.CHOICES}
+METHOD_CHOICES = dict(sched.Method.CHOICES)
+
+
+def method_label(code: str) -> str:
+    return pick(METHOD_CHOICES.get(code, code))
+
+
 STATE_BADGES = {
     ApplicationState.APPROVED: "badge-ok",
     ApplicationState.DISBURSED: "badge-ok",
@@ -78,7 +85,7 @@ class ApplyForm(forms.Form):
         else:
             del self.fields["credit_consent"]  # already on file
         self.fields["term_months"].choices = [(t, _("%(n)s 个月") % {"n": t}) for t in product.term_options]
-        self.fields["repayment_method"].choices = [(m, METHOD_LABELS.get(m, m)) for m in product.allowed_methods]
+        self.fields["repayment_method"].choices = [(m, method_label(m)) for m in product.allowed_methods]
         self.fields["amount"].help_text = _("%(low)s 至 %(high)s 元") % {
             "low": f"{product.min_amount:,.0f}",
             "high": f"{product.max_amount:,.0f}",
@@ -101,7 +108,7 @@ def _product_rows(products) -> list[dict]:
     return [
         {
             "product": p,
-            "methods": "、".join(METHOD_LABELS.get(m, m) for m in p.allowed_methods),
+            "methods": "、".join(method_label(m) for m in p.allowed_methods),
             "terms": "、".join(str(t) for t in p.term_options),
             "min_rate": p.min_rate * 100,
             "max_rate": p.max_rate * 100,
@@ -174,8 +181,8 @@ def _decision_context(app) -> dict:
         "loan": loan,
         "offer_states": OFFER_STATES,
         "badge": STATE_BADGES.get(app.state, ""),
-        "state_label": app.get_state_display().split(" ")[0],
-        "method_label": METHOD_LABELS.get(app.repayment_method, app.repayment_method),
+        "state_label": pick(app.get_state_display()),
+        "method_label": method_label(app.repayment_method),
         "rate_percent": app.annual_rate * 100 if app.annual_rate is not None else None,
         "apr_percent": app.apr * 100 if app.apr is not None else None,
         "reason_texts": [text for _code, text in app.reasons or []],
@@ -246,7 +253,7 @@ def apply(request, code: str):
 @customer_required
 def application_list(request):
     rows = [
-        {"app": app, "badge": STATE_BADGES.get(app.state, ""), "state_label": app.get_state_display().split(" ")[0]}
+        {"app": app, "badge": STATE_BADGES.get(app.state, ""), "state_label": pick(app.get_state_display())}
         for app in selectors.application_list_for_customer(request.customer)[:100]
     ]
     return render(request, "lending/origination/application_list.html", {"rows": rows})

@@ -1,0 +1,12 @@
+"""Bilingual choice labels ("已签署 signed"): the half of the current language (Chinese first)."""
+
+from django.utils.translation import get_language
+
+
+def pick(label) -> str:
+    """``"已签署 signed"`` → ``"已签署"`` in Chinese, ``"signed"`` in English; other labels unchanged."""
+    text = str(label or "")
+    chinese, _, english = text.partition(" ")
+    if not english or not any("\u4e00" <= ch <= "\u9fff" for ch in chinese):
+        return text
+    return english if (get_language() or "").startswith("en") else chinese
