@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from jikuai.core.bus import publish
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound, PermissionDeniedError
+from jikuai.core.money import yuan_to_fen
 from jikuai.core.workdays import get_business_date
 from jikuai.org.models import Staff
 from lending import schedule as sched
@@ -141,7 +142,7 @@ def _line_payload(line: CreditLine, data: dict) -> dict:
     for key, value in data.items():
         if isinstance(value, Decimal):
             payload[key] = f"{value:.2f}"
-            payload[f"{key}_fen"] = int((value * 100).to_integral_value())
+            payload[f"{key}_fen"] = yuan_to_fen(value)
         elif isinstance(value, dt.date):
             payload[key] = value.isoformat()
         else:
@@ -389,8 +390,8 @@ def _risk_checks(line: CreditLine, amount: Decimal, business_date: dt.date, chan
             ruleset,
             risk.Subject(kind="credit_line", id=str(line.pk), customer_id=line.customer_id, institution_id=line.institution_id),
             {
-                "requested_amount_fen": int(amount * 100),
-                "credit_limit_fen": int(line.limit * 100),
+                "requested_amount_fen": yuan_to_fen(amount),
+                "credit_limit_fen": yuan_to_fen(line.limit),
                 "decision_date": business_date.isoformat(),
             },
             channel=channel if channel in ApplicationChannel.values else "default",

@@ -920,39 +920,37 @@ def early_warning(p: Product, catalogue: dict[str, VariableSpec]) -> RuleSetDefi
 # --- 吉农快贷 credit flow (admission → rating → limit), sub-decisions pinned by hash -------------------
 
 
-def credit_flow(
-    p: Product, catalogue: dict[str, VariableSpec], *, admission_hash: str, rating_hash: str, limit_hash: str, codes: list[str]
-) -> RuleSetDefinition:
+def _chain_graph(codes: list[str], catalogue: dict[str, VariableSpec], hashes: dict[str, str]) -> dict:
+    """admission → (a reject stops) → rating → grade carried → limit [→ pricing], sub-decisions pinned by
+    content hash; the summary refers if any step refers and rejects if the limit (or the pricing) rejects."""
+    priced = "pricing" in hashes
     graph = Graph()
     start = graph.add(input_node(codes, catalogue))
-    adm = graph.add(sub_decision("admission", "准入 admission", admission_hash, "admission"))
+    adm = graph.add(sub_decision("admission", "准入 admission", hashes["admission"], "admission"))
     gate = graph.add(switch("gate", "准入是否拒绝", [("declined", "admission.outcome == 'reject'"), ("continue", "")]))
     declined = graph.add(
         expressions(
             "declined", "准入拒绝 declined", [("outcome", "'reject'"), ("reasons", "admission.reasons")], pass_through=False
         )
     )
-    rate = graph.add(sub_decision("rating", "评级 rating", rating_hash, "rating"))
+    rate = graph.add(sub_decision("rating", "评级 rating", hashes["rating"], "rating"))
     carry = graph.add(expressions("carry", "传递等级 carry grade", [("grade", "rating.grade")]))
-    lim = graph.add(sub_decision("limit", "额度 limit", limit_hash, "limit"))
-    summary = graph.add(
-        expressions(
-            "summary",
-            "授信结论 credit outcome",
-            [
-                (
-                    "outcome",
-                    "admission.outcome == 'refer' or rating.outcome == 'refer' or limit.outcome == 'refer' ? 'refer'"
-                    " : (limit.outcome == 'reject' ? 'reject' : 'approve')",
-                ),
-                ("grade", "rating.grade"),
-                ("score", "rating.score"),
-                ("amount_fen", "limit.amount_fen"),
-                ("reasons", "flatten([admission.reasons, rating.reasons, limit.reasons])"),
-            ],
-            pass_through=False,
-        )
-    )
+    lim = graph.add(sub_decision("limit", "额度 limit", hashes["limit"], "limit"))
+    price = graph.add(sub_decision("pricing", "定价 pricing", hashes["pricing"], "pricing")) if priced else None
+    steps = ["admission", "rating", "limit", *(["pricing"] if priced else [])]
+    refer = " or ".join(f"{step}.outcome == 'refer'" for step in steps)
+    reject = "limit.outcome == 'reject' or pricing.outcome == 'reject'" if priced else "limit.outcome == 'reject'"
+    outputs = [
+        ("outcome", f"{refer} ? 'refer' : ({reject} ? 'reject' : 'approve')"),
+        ("grade", "rating.grade"),
+        ("score", "rating.score"),
+        ("amount_fen", "limit.amount_fen"),
+    ]
+    if priced:
+        outputs += [("rate_bp", "pricing.rate_bp"), ("spread_bp", "pricing.spread_bp")]
+    outputs.append(("reasons", f"flatten([{', '.join(f'{step}.reasons' for step in steps)}])"))
+    title = "审批结论 outcome" if priced else "授信结论 credit outcome"
+    summary = graph.add(expressions("summary", title, outputs, pass_through=False))
     out = graph.add(output_node())
     graph.link(start["id"], adm["id"])
     graph.link(adm["id"], gate["id"])
@@ -960,9 +958,20 @@ def credit_flow(
     graph.link(gate["id"], rate["id"], "continue")
     graph.link(rate["id"], carry["id"])
     graph.link(carry["id"], lim["id"])
-    graph.link(lim["id"], summary["id"])
+    if price is not None:
+        graph.link(lim["id"], price["id"])
+        graph.link(price["id"], summary["id"])
+    else:
+        graph.link(lim["id"], summary["id"])
     graph.link(declined["id"], out["id"])
     graph.link(summary["id"], out["id"])
+    return graph.as_content()
+
+
+def credit_flow(
+    p: Product, catalogue: dict[str, VariableSpec], *, admission_hash: str, rating_hash: str, limit_hash: str, codes: list[str]
+) -> RuleSetDefinition:
+    content = _chain_graph(codes, catalogue, {"admission": admission_hash, "rating": rating_hash, "limit": limit_hash})
     good = flow_good_inputs()
     tests = [
         {
@@ -1000,7 +1009,7 @@ def credit_flow(
         f"{p.name}{KIND_NAMES['flow']}",
         "flow",
         p.code,
-        graph.as_content(),
+        content,
         tests,
         max_reasons=6,
         description="准入 → 评级 → 额度（子决策按内容哈希固定版本）；准入拒绝即终止",
@@ -1044,51 +1053,8 @@ def origination_flow(
 ) -> RuleSetDefinition:
     """What an application's submit evaluates: one decision record with the outcome, grade, limit and rate
     (features resolved once, one explanation), the four rule sets pinned by content hash."""
-    graph = Graph()
-    start = graph.add(input_node(codes, catalogue))
-    adm = graph.add(sub_decision("admission", "准入 admission", admission_hash, "admission"))
-    gate = graph.add(switch("gate", "准入是否拒绝", [("declined", "admission.outcome == 'reject'"), ("continue", "")]))
-    declined = graph.add(
-        expressions(
-            "declined", "准入拒绝 declined", [("outcome", "'reject'"), ("reasons", "admission.reasons")], pass_through=False
-        )
-    )
-    rate = graph.add(sub_decision("rating", "评级 rating", rating_hash, "rating"))
-    carry = graph.add(expressions("carry", "传递等级 carry grade", [("grade", "rating.grade")]))
-    lim = graph.add(sub_decision("limit", "额度 limit", limit_hash, "limit"))
-    price = graph.add(sub_decision("pricing", "定价 pricing", pricing_hash, "pricing"))
-    summary = graph.add(
-        expressions(
-            "summary",
-            "审批结论 outcome",
-            [
-                (
-                    "outcome",
-                    "admission.outcome == 'refer' or rating.outcome == 'refer' or limit.outcome == 'refer'"
-                    " or pricing.outcome == 'refer' ? 'refer'"
-                    " : (limit.outcome == 'reject' or pricing.outcome == 'reject' ? 'reject' : 'approve')",
-                ),
-                ("grade", "rating.grade"),
-                ("score", "rating.score"),
-                ("amount_fen", "limit.amount_fen"),
-                ("rate_bp", "pricing.rate_bp"),
-                ("spread_bp", "pricing.spread_bp"),
-                ("reasons", "flatten([admission.reasons, rating.reasons, limit.reasons, pricing.reasons])"),
-            ],
-            pass_through=False,
-        )
-    )
-    out = graph.add(output_node())
-    graph.link(start["id"], adm["id"])
-    graph.link(adm["id"], gate["id"])
-    graph.link(gate["id"], declined["id"], "declined")
-    graph.link(gate["id"], rate["id"], "continue")
-    graph.link(rate["id"], carry["id"])
-    graph.link(carry["id"], lim["id"])
-    graph.link(lim["id"], price["id"])
-    graph.link(price["id"], summary["id"])
-    graph.link(declined["id"], out["id"])
-    graph.link(summary["id"], out["id"])
+    hashes = {"admission": admission_hash, "rating": rating_hash, "limit": limit_hash, "pricing": pricing_hash}
+    content = _chain_graph(codes, catalogue, hashes)
     good = {key: value for key, value in origination_good_inputs(p).items() if key in codes}
     tests = [
         {
@@ -1117,7 +1083,7 @@ def origination_flow(
         f"{p.name}{KIND_NAMES['origination']}",
         "flow",
         p.code,
-        graph.as_content(),
+        content,
         tests,
         max_reasons=6,
         description="准入 → 评级 → 额度 → 定价（子决策按内容哈希固定版本）；准入拒绝即终止。贷款申请提交时执行。",
