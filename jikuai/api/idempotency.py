@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -35,6 +35,19 @@ class IdempotencyInFlight(exceptions.APIException):
     default_detail = "相同 Idempotency-Key 的请求正在处理 / a request with this key is still in progress"
 
 
+def _claim(client_id: int, key: str, method: str, path: str, body_hash: str) -> int | None:
+    """Insert the in-flight record in one statement (no savepoint); None when the key is already taken."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO api_idempotencyrecord (client_id, key, method, path, body_hash, status, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
+            [client_id, key, method, path, body_hash, IdempotencyRecord.Status.IN_FLIGHT, now],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 class _Replay(Exception):
     def __init__(self, record: IdempotencyRecord):
         self.record = record
@@ -53,20 +66,26 @@ class IdempotentPostMixin:
             raise IdempotencyKeyMissing()
         body_hash = hashlib.sha256(request._request.body).hexdigest()
         client = request.auth
-        ttl = dt.timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
-        IdempotencyRecord.objects.filter(client=client, key=key, created_at__lt=timezone.now() - ttl).delete()
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    client=client, key=key, method=request.method, path=request._request.path, body_hash=body_hash
-                )
-        except IntegrityError:
-            record = IdempotencyRecord.objects.get(client=client, key=key)
-            if record.body_hash != body_hash or record.path != request._request.path:
-                raise IdempotencyKeyReused() from None
+        path = request._request.path
+        cutoff = timezone.now() - dt.timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
+        for _attempt in range(3):
+            record_id = _claim(client.pk, key, request.method, path, body_hash)
+            if record_id is not None:
+                break
+            record = IdempotencyRecord.objects.filter(client=client, key=key).first()
+            if record is None:
+                continue  # expired and purged between the two statements: claim again
+            if record.created_at < cutoff:  # an expired key is free again
+                IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).delete()
+                continue
+            if record.body_hash != body_hash or record.path != path:
+                raise IdempotencyKeyReused()
             if record.status == IdempotencyRecord.Status.IN_FLIGHT:
-                raise IdempotencyInFlight() from None
-            raise _Replay(record) from None
+                raise IdempotencyInFlight()
+            raise _Replay(record)
+        else:  # pragma: no cover - the key flipped between expired and claimed three times
+            raise IdempotencyInFlight()
+        record = IdempotencyRecord(pk=record_id, client=client, key=key, method=request.method, path=path, body_hash=body_hash)
         self._idempotency_record = record
 
     def handle_exception(self, exc):

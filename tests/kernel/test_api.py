@@ -174,6 +174,30 @@ def test_in_flight_key_is_409(api, integrator):
     assert Customer.objects.count() == 0
 
 
+def test_expired_key_is_free_again_and_the_new_request_is_processed(api, integrator, settings):
+    """A key older than API_IDEMPOTENCY_TTL_HOURS is not replayed: the old record gives way to the new one."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    IdempotencyRecord.objects.create(
+        client=integrator,
+        key="old-1",
+        method="POST",
+        path="/api/v1/customers",
+        body_hash="0" * 64,
+        status=IdempotencyRecord.Status.DONE,
+        response_status=201,
+        response_body={"stale": True},
+        created_at=timezone.now() - dt.timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS + 1),
+    )
+    response = api.post("/api/v1/customers", _customer_body(), key="old-1")
+    assert response.status_code == 201 and "Idempotent-Replayed" not in response and "stale" not in response.json()
+    record = IdempotencyRecord.objects.get(client=integrator, key="old-1")
+    assert record.status == IdempotencyRecord.Status.DONE and record.response_body == response.json()
+    assert Customer.objects.count() == 1
+
+
 def test_malformed_and_oversized_json(api, settings):
     response = api.post("/api/v1/customers", raw=b'{"name": ', key="m-1")
     assert response.status_code == 400 and response.json()["code"] == "malformed_json"
