@@ -7,6 +7,7 @@ class RiskrulesConfig(AppConfig):
 
     def ready(self):
         from jikuai.org import roles
+        from riskrules.config_cache import connect_signals
         from riskrules.features import register_builtin_providers
 
         config = {
@@ -27,3 +28,4 @@ class RiskrulesConfig(AppConfig):
         roles.register_grants(roles.RISK_OFFICER, config)
         roles.register_grants(roles.CREDIT_REVIEWER, {"riskrules.decisionrecord": "v", "riskrules.listentry": "v"})
         register_builtin_providers()
+        connect_signals()

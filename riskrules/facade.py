@@ -109,11 +109,18 @@ def as_subject(subject) -> Subject:
     return subject  # rejected with a clear error by the service
 
 
-def decide(ruleset_code: str, subject: Subject, inputs: Mapping, *, channel: str = "default") -> Decision:
+def decide(ruleset_code: str, subject: Subject, inputs: Mapping, *, channel: str = "default", customer=None) -> Decision:
+    """``customer``: the subject's customer when the caller has already loaded it (all columns, with its
+    region), which saves reading it again; ignored unless its id is the subject's ``customer_id``."""
     from riskrules.services.decisions import decision_make
 
     record = decision_make(
-        ruleset_code=ruleset_code, subject=as_subject(subject), inputs=inputs, channel=channel, source="facade"
+        ruleset_code=ruleset_code,
+        subject=as_subject(subject),
+        inputs=inputs,
+        channel=channel,
+        source="facade",
+        customer=customer,
     )
     return to_decision(record)
 

@@ -13,3 +13,14 @@ def _sms_outbox():
 @pytest.fixture
 def sms_outbox(_sms_outbox):
     return _sms_outbox
+
+
+@pytest.fixture(autouse=True)
+def _rule_configuration_memo():
+    """Each test starts without this process's memo of the rule configuration (riskrules.config_cache):
+    a test's rolled-back configuration never reaches the next test."""
+    from riskrules.services import decisions
+
+    decisions.clear_caches()
+    yield
+    decisions.clear_caches()

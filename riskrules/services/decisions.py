@@ -14,15 +14,14 @@ from django.db import transaction
 
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound
 from jikuai.core.workdays import get_business_date
-from riskrules import engine
-from riskrules.catalogue import InputTypeError, VariableSpec, load_catalogue
+from riskrules import config_cache, engine
+from riskrules.catalogue import InputTypeError, VariableSpec, load_catalogue, load_reason_texts
 from riskrules.evaluation import Evaluation, evaluate
 from riskrules.features import Subject, prefetch, resolve
-from riskrules.models import DecisionRecord, Deployment, ReasonCode, RuleVersion
+from riskrules.models import DecisionRecord, Deployment, RuleVersion
 from riskrules.services.versions import ensure_loaded
 
 SUBJECT_KINDS = ("application", "customer", "loan", "merchant", "credit_line", "household")
-_reason_cache: dict[str, str] = {}
 
 
 class DecisionInputError(InputTypeError):
@@ -35,15 +34,18 @@ class ReplayMismatch(ApplicationError):
 
 
 def reason_texts(codes=()) -> dict[str, str]:
-    """Reason texts, cached per process; reloaded when a code is not in the cache."""
-    if not _reason_cache or any(code not in _reason_cache for code in codes):
-        _reason_cache.clear()
-        _reason_cache.update(dict(ReasonCode.objects.values_list("code", "text_zh")))
-    return _reason_cache
+    """Reason texts (code → 中文), remembered per process for the configuration generation; read afresh
+    when one of ``codes`` is not among them."""
+    texts = config_cache.memoized("reason_texts", None, load_reason_texts)
+    if any(code not in texts for code in codes):
+        texts = load_reason_texts()
+    return texts
 
 
 def clear_caches() -> None:
-    _reason_cache.clear()
+    """Forget this process's memo of the rule configuration (tests; the generation does it in production)."""
+    config_cache.clear()
+    config_cache._state.dirty = False
 
 
 def challenger_bucket(salt: str, subject: Subject) -> int:
@@ -92,7 +94,13 @@ def _decision_date(inputs: Mapping, default) -> dt.date:
 
 
 def _deployments(code: str, channel: str, institution_ids: set) -> dict:
-    """(institution_id or None) -> Deployment, preferring the institution override and the named channel."""
+    """(institution_id or None) -> Deployment, preferring the institution override and the named channel;
+    remembered per process for the configuration generation (``riskrules.config_cache``)."""
+    key = (code, channel, frozenset(institution_ids))
+    return config_cache.memoized("deployments", key, lambda: _deployments_from_db(code, channel, institution_ids))
+
+
+def _deployments_from_db(code: str, channel: str, institution_ids: set) -> dict:
     from django.db.models import Q
 
     condition = Q(rule_set__institution__isnull=True)
@@ -252,9 +260,11 @@ def decision_make_batch(
     items: list[tuple[Subject, Mapping]],
     channel: str = "default",
     source: str = "",
+    customers: dict | None = None,
 ) -> list[DecisionRecord]:
     """Decide for many subjects with bulk feature loading and one bulk insert of the records; returns
-    the live records in input order (shadow records are written alongside)."""
+    the live records in input order (shadow records are written alongside). ``customers``: id → the
+    subjects' customers already loaded by the caller (then they are not read again)."""
     if not items:
         return []
     checked = []
@@ -263,9 +273,11 @@ def decision_make_batch(
             raise DecisionInputError("inputs 须为 JSON 对象。", "inputs must be an object", extra={"field": "inputs"})
         checked.append((_check_subject(subject), inputs))
     started = time.perf_counter_ns()
-    base = prefetch(checked, needs_customer=True, needs_consent=False, needs_lists=False)
+    wanted = {subject.customer_id for subject, _ in checked if subject.customer_id}
+    given = customers if customers and wanted <= set(customers) else None
+    base = prefetch(checked, needs_customer=True, needs_consent=False, needs_lists=False, customers=given)
     plans = _plan(checked, ruleset_code, channel, base.customers)
-    catalogue = load_catalogue()
+    catalogue = config_cache.memoized("catalogue", None, load_catalogue)
     versions = {}
     for plan in plans:
         for version in (plan.live_version, plan.shadow_version):
@@ -283,7 +295,7 @@ def decision_make_batch(
     live_records: list[DecisionRecord] = []
     with _gc_paused(len(plans)):
         _evaluate_plans(plans, catalogue, pre, texts, setup_us, source, records, live_records)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # all-or-nothing with the caller's transaction, no savepoint
         DecisionRecord.objects.bulk_create(records, batch_size=500)
     return live_records
 
@@ -344,10 +356,19 @@ def _evaluate_plans(plans, catalogue, pre, texts, setup_us, source, records, liv
 
 
 def decision_make(
-    *, ruleset_code: str, subject: Subject, inputs: Mapping, channel: str = "default", source: str = ""
+    *,
+    ruleset_code: str,
+    subject: Subject,
+    inputs: Mapping,
+    channel: str = "default",
+    source: str = "",
+    customer=None,
 ) -> DecisionRecord:
     """Decide once; the record is inserted in the caller's transaction (or its own when there is none)."""
-    return decision_make_batch(ruleset_code=ruleset_code, items=[(subject, inputs)], channel=channel, source=source)[0]
+    customers = {customer.pk: customer} if customer is not None and customer.pk == getattr(subject, "customer_id", None) else None
+    return decision_make_batch(
+        ruleset_code=ruleset_code, items=[(subject, inputs)], channel=channel, source=source, customers=customers
+    )[0]
 
 
 @dataclass(frozen=True)

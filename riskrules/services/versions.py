@@ -20,6 +20,7 @@ from jikuai.org.models import Institution, Staff
 from riskrules import engine
 from riskrules.canonical import content_hash
 from riskrules.catalogue import InputTypeError, load_catalogue, load_reason_texts
+from riskrules.config_cache import config_changed
 from riskrules.evaluation import Evaluation, evaluate, normalise
 from riskrules.features import ResolutionError, apply_missing_policies
 from riskrules.guardrails import HASH_RE, Violation, check_content
@@ -563,6 +564,7 @@ def version_retire(*, version_id: int, actor: Staff, comment: str = "") -> RuleV
         Deployment.objects.filter(challenger_id=version.pk).update(
             challenger=None, challenger_percent=0, split_requested_by=None, split_approved_by=None
         )
+        config_changed()  # update() sends no signal
         _transition(version, "retire", actor, comment)
         version.effective_to = get_business_date()
         version.save()
