@@ -22,6 +22,13 @@ def product_list_for_institution(institution_id: int, *, channel: str | None = N
     return [p for p in rows if channel is None or channel in (p.channels or [])]
 
 
+def product_on_sale(institution_id: int, code: str) -> Product | None:
+    """The product with ``code`` (unique) on sale to the institution: its own or the union's shared one."""
+    return Product.objects.filter(
+        Q(institution__isnull=True) | Q(institution_id=institution_id), code=code, status=ProductStatus.ACTIVE, is_active=True
+    ).first()
+
+
 def product_get_for_customer(customer, code: str, *, channel: str = "web") -> Product | None:
     return next((p for p in product_list_for_customer(customer, channel=channel) if p.code == code), None)
 

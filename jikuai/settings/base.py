@@ -69,6 +69,9 @@ INSTALLED_APPS = [
     "lifestyle",
 ]
 
+# transition history: django-fsm-log, with bulk-written history for rows decided before their first save
+DJANGO_FSM_LOG_STORAGE_METHOD = "jikuai.core.fsmlog.DeferrableBackend"
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

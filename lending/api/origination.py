@@ -9,7 +9,6 @@
 Rates are percentages with two decimals ("3.35" = 3.35 %); money is a string in yuan.
 """
 
-from django.db import transaction
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -27,8 +26,7 @@ from lending.services.origination import (
     APPLICATION_INPUTS,
     EMPLOYER_CATEGORIES,
     HOUSEHOLD_APPRAISALS,
-    application_create,
-    application_submit,
+    application_apply,
 )
 
 
@@ -167,13 +165,14 @@ class ApplicationCreateView(IntegratorAPIView):
         serializer = ApplicationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        customer = Customer.objects.filter(pk=data["customer_id"], institution_id=self.institution.pk).first()
+        customer = (
+            Customer.objects.select_related("region")  # the decision reads it too
+            .filter(pk=data["customer_id"], institution_id=self.institution.pk)
+            .first()
+        )
         if customer is None:
             raise NotFound("客户不存在。", "customer not found", code="customer_not_found", extra={"field": "customer_id"})
-        product = next(
-            (p for p in selectors.product_list_for_institution(self.institution.pk) if p.code == data["product_code"]),
-            None,
-        )
+        product = selectors.product_on_sale(self.institution.pk, data["product_code"])
         if product is None:
             raise NotFound(
                 "产品不存在或未在售。",
@@ -182,19 +181,17 @@ class ApplicationCreateView(IntegratorAPIView):
                 extra={"field": "product_code"},
             )
         extra = {name: data[name] for name in APPLICATION_INPUTS if data.get(name) is not None}
-        with transaction.atomic():  # create + submit: a refused submit leaves no draft behind
-            app = application_create(
-                customer=customer,
-                product=product,
-                amount=data["amount"],
-                term_months=data["term_months"],
-                repayment_method=data["repayment_method"],
-                channel=ApplicationChannel.API,
-                purpose=data.get("purpose", ""),
-                declared_monthly_income=data.get("declared_monthly_income") or None,
-                extra_inputs=extra,
-            )
-            app = application_submit(application_id=app.pk)
+        app = application_apply(  # create + submit + decide, one transaction: a refusal leaves nothing behind
+            customer=customer,
+            product=product,
+            amount=data["amount"],
+            term_months=data["term_months"],
+            repayment_method=data["repayment_method"],
+            channel=ApplicationChannel.API,
+            purpose=data.get("purpose", ""),
+            declared_monthly_income=data.get("declared_monthly_income") or None,
+            extra_inputs=extra,
+        )
         app.product = product
         return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from jikuai.core import bus
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound, PermissionDeniedError
+from jikuai.core.fsmlog import deferred_state_logs
 from jikuai.core.money import yuan_to_fen
 from jikuai.core.workdays import get_business_date
 from jikuai.customers.models import Customer
@@ -243,6 +244,70 @@ def _locked_application(application_id: int, *, staff: Staff | None, customer: C
 # --- create -------------------------------------------------------------------------------------------
 
 
+def _draft(
+    *,
+    customer: Customer,
+    product: Product,
+    amount,
+    term_months,
+    repayment_method: str,
+    channel: str,
+    purpose: str,
+    staff: Staff | None,
+    declared_monthly_income,
+    extra_inputs: dict | None,
+) -> LoanApplication:
+    """The validated, unsaved draft (no application number yet): every refusal of bad input happens here,
+    before anything is written."""
+    _check_product(product, customer=customer, channel=channel)
+    _check_staff_institution(staff, customer.institution_id)
+    amount = parse_amount(amount, field="amount")
+    term = _parse_term(term_months)
+    snapshot = product_snapshot(product)
+    _check_terms(snapshot, amount=amount, term_months=term, method=repayment_method)
+    income = None
+    if declared_monthly_income not in (None, ""):
+        income = parse_amount(declared_monthly_income, field="declared_monthly_income", allow_zero=True)
+    purpose = (purpose or "").strip()
+    if len(purpose) > 200:
+        raise OriginationError(
+            "用途不超过200个字。", "purpose is at most 200 characters", code="invalid_purpose", extra={"field": "purpose"}
+        )
+    return LoanApplication(
+        institution_id=customer.institution_id,
+        branch_id=customer.branch_id or (staff.branch_id if staff else None),
+        account_manager=staff or customer.account_manager,
+        created_by_staff=staff,
+        customer=customer,
+        product=product,
+        product_version=product.version,
+        product_snapshot=snapshot,
+        kind=product.kind,
+        channel=channel,
+        amount_requested=amount,
+        term_months=term,
+        repayment_method=repayment_method,
+        purpose=purpose,
+        declared_monthly_income=income,
+        decision_inputs=_clean_inputs(extra_inputs),
+    )
+
+
+def _open_application_no(customer: Customer, product: Product) -> str | None:
+    return (
+        LoanApplication.objects.filter(customer=customer, product=product, state__in=OPEN_APPLICATION_STATES)
+        .values_list("application_no", flat=True)
+        .first()
+    )
+
+
+def _note_income(customer: Customer, income) -> None:
+    """A declared monthly income fills the customer's income when none is on file."""
+    if income and not customer.monthly_income:
+        Customer.objects.filter(pk=customer.pk, monthly_income=0).update(monthly_income=income)
+        customer.monthly_income = income
+
+
 def application_create(
     *,
     customer: Customer,
@@ -264,70 +329,111 @@ def application_create(
     income is kept on the application and fills the customer's income when none is on file.
     ``extra_inputs``: optional rule inputs (employer_category, employment_years, business_years,
     household_appraisal)."""
-    _check_product(product, customer=customer, channel=channel)
-    _check_staff_institution(staff, customer.institution_id)
-    amount = parse_amount(amount, field="amount")
-    term = _parse_term(term_months)
-    snapshot = product_snapshot(product)
-    _check_terms(snapshot, amount=amount, term_months=term, method=repayment_method)
-    income = None
-    if declared_monthly_income not in (None, ""):
-        income = parse_amount(declared_monthly_income, field="declared_monthly_income", allow_zero=True)
-    purpose = (purpose or "").strip()
-    if len(purpose) > 200:
-        raise OriginationError(
-            "用途不超过200个字。", "purpose is at most 200 characters", code="invalid_purpose", extra={"field": "purpose"}
-        )
-    inputs = _clean_inputs(extra_inputs)
+    app = _draft(
+        customer=customer,
+        product=product,
+        amount=amount,
+        term_months=term_months,
+        repayment_method=repayment_method,
+        channel=channel,
+        purpose=purpose,
+        staff=staff,
+        declared_monthly_income=declared_monthly_income,
+        extra_inputs=extra_inputs,
+    )
     business_date = get_business_date()
     with transaction.atomic():
-        existing = (
-            LoanApplication.objects.filter(customer=customer, product=product, state__in=OPEN_APPLICATION_STATES)
-            .values_list("application_no", flat=True)
-            .first()
-        )
+        existing = _open_application_no(customer, product)
         if existing:
             raise _open_conflict(existing)
         for _attempt in range(3):
             try:
                 with transaction.atomic():
-                    app = LoanApplication.objects.create(
-                        application_no=new_application_no(business_date),
-                        institution_id=customer.institution_id,
-                        branch_id=customer.branch_id or (staff.branch_id if staff else None),
-                        account_manager=staff or customer.account_manager,
-                        created_by_staff=staff,
-                        customer=customer,
-                        product=product,
-                        product_version=product.version,
-                        product_snapshot=snapshot,
-                        kind=product.kind,
-                        channel=channel,
-                        amount_requested=amount,
-                        term_months=term,
-                        repayment_method=repayment_method,
-                        purpose=purpose,
-                        declared_monthly_income=income,
-                        decision_inputs=inputs,
-                    )
+                    app.pk = None
+                    app.application_no = new_application_no(business_date)
+                    app.save(force_insert=True)
                 break
             except IntegrityError:
-                other = (
-                    LoanApplication.objects.filter(customer=customer, product=product, state__in=OPEN_APPLICATION_STATES)
-                    .values_list("application_no", flat=True)
-                    .first()
-                )
+                other = _open_application_no(customer, product)
                 if other:  # a concurrent request won the one-open-application constraint
                     raise _open_conflict(other) from None
         else:  # pragma: no cover - three colliding random numbers
             raise Conflict("申请编号冲突，请重试。", "application number collision, retry", code="retry")
-        if income and not customer.monthly_income:
-            Customer.objects.filter(pk=customer.pk, monthly_income=0).update(monthly_income=income)
-            customer.monthly_income = income
+        _note_income(customer, app.declared_monthly_income)
     logger.info(
         "application created %s customer=%s product=%s channel=%s", app.application_no, customer.pk, product.code, channel
     )
     return app
+
+
+def application_apply(
+    *,
+    customer: Customer,
+    product: Product,
+    amount,
+    term_months,
+    repayment_method: str,
+    channel: str,
+    purpose: str = "",
+    staff: Staff | None = None,
+    declared_monthly_income=None,
+    extra_inputs: dict | None = None,
+) -> LoanApplication:
+    """Create, submit and decide in one transaction (the integrator API's one call): the same checks
+    and the same decision as ``application_create`` followed by ``application_submit``, written once.
+
+    The application is decided before its row exists and inserted in its final state (approved,
+    rejected or referred) with its whole transition history (created → submitted → deciding → outcome,
+    one bulk insert) — no draft is written and re-read. A refusal writes nothing. A second open
+    application of the customer for the product is refused (Conflict ``application_open``) by the
+    one-open-application index itself, with no look-up first: the decision made meanwhile rolls back
+    with the insert (a rare case, paid for by it alone), and a concurrent race ends the same way."""
+    started = time.perf_counter()
+    app = _draft(
+        customer=customer,
+        product=product,
+        amount=amount,
+        term_months=term_months,
+        repayment_method=repayment_method,
+        channel=channel,
+        purpose=purpose,
+        staff=staff,
+        declared_monthly_income=declared_monthly_income,
+        extra_inputs=extra_inputs,
+    )
+    try:  # no advisory look-up first: the one-open-application index answers, and a refusal rolls back
+        with transaction.atomic():
+            business_date = get_business_date()
+            app.application_no = new_application_no(business_date)
+            flow = credit_flows().get(product.code, "")
+            if flow:
+                app.product_snapshot["credit_flow_ruleset"] = flow
+            by = _actor_user(staff)
+            with deferred_state_logs(app):
+                app.submit(by=by, description="员工代客提交" if staff is not None else "客户提交")
+                app.start_deciding(by=by, description="自动审批")
+                _apply(app, _decide(app, app.product_snapshot, business_date, customer), business_date, by=by)
+                app.decision_ms = round((time.perf_counter() - started) * 1000, 1)
+                app.save(force_insert=True)
+            _note_income(customer, app.declared_monthly_income)
+            _after_decision(app, business_date)
+    except IntegrityError:
+        other = _open_application_no(customer, product)
+        if other:  # a concurrent request won the one-open-application constraint
+            raise _open_conflict(other) from None
+        raise Conflict("申请编号冲突，请重试。", "application number collision, retry", code="retry") from None
+    logger.info("application %s applied and decided %s in %.0f ms", app.application_no, app.state, app.decision_ms)
+    return app
+
+
+def _after_decision(app: LoanApplication, business_date: dt.date) -> None:
+    """A referred application gets its review task; a decided one is announced (contract, metrics)."""
+    if app.state == ApplicationState.REFERRED:
+        from lending.services.review import review_task_open
+
+        review_task_open(application=app)
+    else:
+        bus.publish(DECIDED_TOPIC, _decided_payload(app, business_date))
 
 
 def _open_conflict(application_no: str) -> Conflict:
@@ -378,12 +484,7 @@ def application_submit(*, application_id: int, staff: Staff | None = None, custo
         _apply(app, result, business_date, by=by)
         app.decision_ms = round((time.perf_counter() - started) * 1000, 1)
         app.save()
-        if app.state == ApplicationState.REFERRED:
-            from lending.services.review import review_task_open
-
-            review_task_open(application=app)
-        else:
-            bus.publish(DECIDED_TOPIC, _decided_payload(app, business_date))
+        _after_decision(app, business_date)
     logger.info("application %s decided %s in %.0f ms", app.application_no, app.state, app.decision_ms)
     return app
 
@@ -477,17 +578,17 @@ def _decision_inputs(app: LoanApplication, snapshot: dict, business_date: dt.dat
     return inputs
 
 
-def _deployed_flow(code: str, subject, inputs: dict, *, channel: str):
+def _deployed_flow(code: str, subject, inputs: dict, *, channel: str, customer: Customer | None = None):
     """The flow's decision, or None when no version of it is deployed (then the steps run one by one)."""
     try:
-        return rules.decide(code, subject, inputs, channel=channel)
+        return rules.decide(code, subject, inputs, channel=channel, customer=customer)
     except NotFound as exc:
         if exc.code != "ruleset_not_deployed":
             raise
         return None
 
 
-def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date) -> _Result:
+def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date, customer: Customer | None = None) -> _Result:
     result = _Result()
     inputs = _decision_inputs(app, snapshot, business_date)
     result.inputs = inputs
@@ -510,7 +611,7 @@ def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date) -> _Re
 
     with providers.loan_figures_cache():
         flow = snapshot.get("credit_flow_ruleset")
-        decision = _deployed_flow(flow, subject, inputs, channel=app.channel) if flow else None
+        decision = _deployed_flow(flow, subject, inputs, channel=app.channel, customer=customer) if flow else None
         if decision is not None:
             result.decision_ids["flow"] = decision.decision_id
             result.add_reasons(decision.reasons)

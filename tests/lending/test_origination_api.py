@@ -139,3 +139,77 @@ def test_scopes_are_required(client, branch, products):
     assert reader.post("/api/v1/applications", body(customer), key="z").status_code == 403
     nobody = SignedApi(client, make_client(institution=branch.institution, scopes=["ping"]))
     assert nobody.get("/api/v1/products").status_code == 403
+
+
+def _history(app):
+    from django_fsm_log.models import StateLog
+
+    return [
+        (log.source_state, log.state, log.transition, log.description)
+        for log in StateLog.objects.for_(app).order_by("timestamp", "id")
+    ]
+
+
+def test_one_call_writes_what_create_then_submit_writes(api, products, branch):
+    """The API's single write path (decided before its row exists, inserted once) leaves the same
+    application, history, decision record and event as a draft created and then submitted."""
+    from jikuai.core.models import OutboxEvent
+    from lending.services.origination import application_create, application_submit
+    from riskrules.models import DecisionRecord
+
+    one_call = applicant(branch=branch, income="12000")
+    two_steps = applicant(branch=branch, income="12000")
+    data = api.post("/api/v1/applications", body(one_call), key="same-1").json()
+    fast = LoanApplication.objects.get(pk=data["id"])
+    slow = application_submit(
+        application_id=application_create(
+            customer=two_steps,
+            product=fast.product,
+            amount="50000",
+            term_months=36,
+            repayment_method="equal_installment",
+            channel="api",
+            purpose="装修",
+        ).pk
+    )
+    fields = ["state", "decision_outcome", "grade", "approved_amount", "annual_rate", "apr", "reasons", "expires_on"]
+    assert [getattr(fast, f) for f in fields] == [getattr(slow, f) for f in fields]
+    assert fast.state == "approved" and fast.submitted_at and fast.decided_at and fast.product_version == slow.product_version
+    assert fast.product_snapshot == slow.product_snapshot
+    expected = [
+        ("draft", "submitted", "submit", "客户提交"),
+        ("submitted", "deciding", "start_deciding", "自动审批"),
+        ("deciding", "approved", "approve", "自动审批通过"),
+    ]
+    assert _history(fast) == _history(slow) == expected
+    assert fast.history.count() == 1  # inserted once, in its final state (the two-step path writes two)
+    record = DecisionRecord.objects.get(pk=fast.decision_ids["flow"])
+    assert record.subject_id == fast.application_no and record.customer_id == one_call.pk and record.outcome == "approve"
+    topics = OutboxEvent.objects.filter(topic="lending.application_decided", payload__application_id=fast.pk)
+    assert topics.count() == 1 and topics.get().payload["outcome"] == "approved"
+
+
+def test_referred_in_one_call_opens_its_review_task_with_full_history(api, products, branch):
+    unverified = applicant(branch=branch, verified=False)
+    data = api.post("/api/v1/applications", body(unverified), key="ref-1").json()
+    app = LoanApplication.objects.get(pk=data["id"])
+    assert app.state == "referred" and ReviewTask.objects.filter(application=app, status="open").count() == 1
+    assert [row[1] for row in _history(app)] == ["submitted", "deciding", "referred"]
+
+
+def test_a_second_open_application_is_refused_by_the_index_and_its_decision_rolled_back(api, products, branch):
+    """The one-call path does not look for an open application first: the database's one-open-application
+    index refuses the insert, the decision made meanwhile rolls back with it, and the caller gets the
+    same clear Conflict (naming the open application) as from the two-step path — also under a race."""
+    from riskrules.models import DecisionRecord
+
+    customer = applicant(branch=branch)
+    first = api.post("/api/v1/applications", body(customer), key="win-1").json()
+    assert first["state"] == "approved"
+    decisions_before = DecisionRecord.objects.count()
+    response = api.post("/api/v1/applications", body(customer, amount="60000"), key="win-2")
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "application_open" and first["application_no"] in response.json()["detail"]
+    assert "already exists" in response.json()["detail"]
+    assert LoanApplication.objects.filter(customer=customer).count() == 1
+    assert DecisionRecord.objects.count() == decisions_before

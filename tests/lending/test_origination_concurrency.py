@@ -9,7 +9,7 @@ from django.db import connection
 
 from jikuai.core.exceptions import ApplicationError
 from lending.models import LoanApplication
-from lending.services.origination import application_create
+from lending.services.origination import application_apply, application_create
 from tests.factories import make_customer
 from tests.lending.factories import ProductFactory
 
@@ -25,7 +25,8 @@ def _restore_seeded_policy():
     seed_policy()
 
 
-def test_two_simultaneous_applications_for_one_product_create_one():
+@pytest.mark.parametrize("service", [application_create, application_apply], ids=["create", "apply"])
+def test_two_simultaneous_applications_for_one_product_create_one(service):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
     product = ProductFactory(code="CONC1", term_options=[12], allowed_methods=["equal_installment"])
@@ -36,7 +37,7 @@ def test_two_simultaneous_applications_for_one_product_create_one():
     def worker(amount):
         try:
             barrier.wait(timeout=10)
-            app = application_create(
+            app = service(
                 customer=customer,
                 product=product,
                 amount=amount,
