@@ -1,5 +1,5 @@
 """Back office (admin) of the loan engine: loans with ledger legs, schedule versions and events;
-repayment entry with maker-checker; manual classification; COB runs with progress; portfolio.
+repayment entry and repayment reversal (冲正) with maker-checker; manual classification; COB runs with progress; portfolio.
 
 Money, status and ledger fields are read-only; state changes go through services; financial records
 cannot be deleted.
@@ -38,17 +38,22 @@ from lending.models import (
     LedgerAccount,
     Loan,
     LoanClass,
+    LoanState,
     PortfolioLoan,
     Posting,
     PostingLeg,
     Repayment,
     RepaymentRequest,
+    RepaymentReversalRequest,
     ScheduleVersion,
 )
 from lending.services import (
     classification_request_approve,
     classification_request_create,
     classification_request_reject,
+    repayment_reversal_request_approve,
+    repayment_reversal_request_create,
+    repayment_reversal_request_reject,
     staff_repayment_approve,
     staff_repayment_reject,
     staff_repayment_submit,
@@ -101,6 +106,14 @@ class StaffRepaymentForm(forms.Form):
         label="提前还款方式", choices=[("", "—"), *sched.PrepaymentOption.CHOICES], required=False
     )
     note = forms.CharField(label="备注", max_length=200, required=False)
+
+
+class ReversalRequestForm(forms.Form):
+    reason = forms.CharField(label="冲正原因", max_length=200, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ReversalRejectForm(forms.Form):
+    comment = forms.CharField(label="驳回原因", max_length=200, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class ClassificationForm(forms.Form):
@@ -165,6 +178,11 @@ class LoanAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
                     "state_logs": list(StateLog.objects.for_(loan).order_by("-timestamp")[:50]),
                     "can_repay": request.user.has_perm("lending.record_repayment") and loan.is_open,
                     "can_classify": request.user.has_perm("lending.request_classification") and loan.is_open,
+                    "reversible_repayments": list(
+                        Repayment.objects.filter(loan=loan, status=Repayment.Status.POSTED).order_by("-id")[:50]
+                    )
+                    if request.user.has_perm("lending.request_reversal") and loan.state != LoanState.WRITTEN_OFF
+                    else [],
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context)
@@ -259,6 +277,84 @@ class RepaymentRequestAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
     def has_approve_permission(self, request):
         return request.user.has_perm("lending.approve_repayment")
+
+
+@admin.register(RepaymentReversalRequest)
+class RepaymentReversalRequestAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
+    """冲正复核: pending reversal requests; a different checker approves (action) or rejects with a reason."""
+
+    list_display = ["id", "loan", "repayment", "repayment_amount", "reason", "state", "maker", "checker", "created_at"]
+    list_filter = ["state"]
+    list_select_related = ["loan", "repayment", "maker", "checker"]
+    actions = ["approve"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        return [*columns, "reject_link"] if self.has_approve_permission(request) else columns
+
+    @admin.display(description="金额 amount")
+    def repayment_amount(self, obj):
+        return obj.repayment.amount
+
+    @admin.display(description="驳回 reject")
+    def reject_link(self, obj):
+        if obj.state != RepaymentReversalRequest.State.PENDING:
+            return "—"
+        return format_html(
+            '<a class="underline" href="{}">驳回 reject</a>',
+            reverse("admin:lending_repaymentreversalrequest_reject", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:request_id>/reject/",
+                self.admin_site.admin_view(self.reject_view),
+                name="lending_repaymentreversalrequest_reject",
+            ),
+            *super().get_urls(),
+        ]
+
+    @action(description="复核通过并冲正 approve", permissions=["approve"])
+    def approve(self, request, queryset):
+        for item in queryset.filter(state=RepaymentReversalRequest.State.PENDING):
+            try:
+                repayment_reversal_request_approve(request_id=item.pk, checker=request.user)
+                messages.success(request, f"冲正申请 #{item.pk} 已复核，还款 #{item.repayment_id} 已冲正。")
+            except ApplicationError as exc:
+                _error(request, exc)
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("lending.approve_reversal")
+
+    def reject_view(self, request, request_id: int):
+        item = get_object_or_404(self.get_queryset(request).select_related("loan", "repayment"), pk=request_id)
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        form = ReversalRejectForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                repayment_reversal_request_reject(request_id=item.pk, checker=request.user, comment=form.cleaned_data["comment"])
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"冲正申请 #{item.pk} 已驳回，还款 #{item.repayment_id} 保持入账。")
+                return redirect(reverse("admin:lending_repaymentreversalrequest_changelist"))
+        title = f"驳回冲正申请 #{item.pk}：还款 #{item.repayment_id} {item.repayment.amount} 元（原因：{item.reason}）"
+        context = {
+            **self.admin_site.each_context(request),
+            "loan": item.loan,
+            "form": form,
+            "title": title,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "lending/admin/loan_form.html", context)
 
 
 @admin.register(ClassificationRequest)
@@ -378,6 +474,54 @@ class RepaymentAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        return [*columns, "reversal_link"] if request.user.has_perm("lending.request_reversal") else columns
+
+    @admin.display(description="冲正 reversal")
+    def reversal_link(self, obj):
+        if obj.status != Repayment.Status.POSTED or obj.loan.state == LoanState.WRITTEN_OFF:
+            return "—"
+        return format_html(
+            '<a class="underline" href="{}">申请冲正 request reversal</a>',
+            reverse("admin:lending_repayment_request_reversal", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:repayment_id>/request-reversal/",
+                self.admin_site.admin_view(self.request_reversal_view),
+                name="lending_repayment_request_reversal",
+            ),
+            *super().get_urls(),
+        ]
+
+    def request_reversal_view(self, request, repayment_id: int):
+        repayment = get_object_or_404(self.get_queryset(request).select_related("loan__customer"), pk=repayment_id)
+        if not request.user.has_perm("lending.request_reversal"):
+            raise PermissionDenied
+        form = ReversalRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                created = repayment_reversal_request_create(
+                    repayment_id=repayment.pk, maker=request.user, reason=form.cleaned_data["reason"]
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"冲正申请 #{created.pk} 已提交（还款 #{repayment.pk}），待另一名员工复核后冲正。")
+                return redirect(reverse("admin:lending_loan_change", args=[repayment.loan_id]))
+        title = f"申请冲正 还款 #{repayment.pk}：{repayment.amount} 元，起息日 {repayment.value_date}，{repayment.get_channel_display()}"
+        context = {
+            **self.admin_site.each_context(request),
+            "loan": repayment.loan,
+            "form": form,
+            "title": title,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "lending/admin/loan_form.html", context)
 
 
 @admin.register(CollectionAttempt)

@@ -23,6 +23,7 @@ class LendingConfig(AppConfig):
             {
                 **loans_view,
                 "lending.repaymentrequest": "vac",
+                "lending.repaymentreversalrequest": "vac",
                 "lending.cobrun": "v",
                 "lending.cobquarantine": "v",
                 "lending.collectionattempt": "v",
@@ -30,7 +31,14 @@ class LendingConfig(AppConfig):
                 "lending.ledgeraccount": "v",
                 "lending.portfolioloan": "v",
             },
-            extra=("lending.record_repayment", "lending.approve_repayment", "lending.run_cob", "lending.view_portfolio"),
+            extra=(
+                "lending.record_repayment",
+                "lending.approve_repayment",
+                "lending.request_reversal",
+                "lending.approve_reversal",
+                "lending.run_cob",
+                "lending.view_portfolio",
+            ),
         )
         roles.register_grants(
             roles.RISK_OFFICER,

@@ -19,7 +19,14 @@ from lending.models.loans import (
     RepaymentStatus,
     ScheduleVersion,
 )
-from lending.models.operations import CobQuarantine, CobRun, CollectionAttempt, PortfolioLoan, RepaymentRequest
+from lending.models.operations import (
+    CobQuarantine,
+    CobRun,
+    CollectionAttempt,
+    PortfolioLoan,
+    RepaymentRequest,
+    RepaymentReversalRequest,
+)
 from lending.models.origination import (
     OPEN_APPLICATION_STATES,
     ApplicationChannel,
@@ -82,6 +89,7 @@ __all__ = [
     "RepaymentChannel",
     "RepaymentKind",
     "RepaymentRequest",
+    "RepaymentReversalRequest",
     "RepaymentStatus",
     "ReviewTask",
     "ReviewTaskStatus",

@@ -1,4 +1,4 @@
-"""Operations around the engine: staff repayments with maker-checker, auto-collection attempts,
+"""Operations around the engine: staff repayments and reversals with maker-checker, auto-collection attempts,
 nightly-close quarantine, and admin proxies (COB runs, portfolio)."""
 
 from django.conf import settings
@@ -65,6 +65,77 @@ class RepaymentRequest(FSMModelMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(field=state, source=RepaymentRequestState.PENDING, target=RepaymentRequestState.REJECTED)
+    def reject(self, by=None, description=None):
+        pass
+
+
+class RepaymentReversalRequestState(models.TextChoices):
+    PENDING = "pending", "待复核 pending"
+    APPROVED = "approved", "已冲正 approved"
+    REJECTED = "rejected", "已驳回 rejected"
+
+
+class RepaymentReversalRequest(FSMModelMixin, models.Model):
+    """柜面冲正申请 (staff repayment reversal request): a maker asks, with a reason, to reverse one posted
+    repayment; a different checker approves (the loan is replayed without it) or rejects with a reason.
+
+    A small model of its own rather than fields on ``Repayment``: one repayment may collect several
+    requests over time (a rejected one, then a new one), each with its own maker, checker, reason and
+    decision, while the repayment row itself keeps only the outcome (status, reversal date, reason).
+    At most one request per repayment is pending (partial unique constraint)."""
+
+    State = RepaymentReversalRequestState
+
+    repayment = models.ForeignKey(
+        Repayment, on_delete=models.PROTECT, related_name="reversal_requests", verbose_name="还款 repayment"
+    )
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="reversal_requests", verbose_name="贷款 loan")
+    reason = models.CharField("冲正原因 reason", max_length=200)
+    state = FSMField(
+        "状态", default=RepaymentReversalRequestState.PENDING, choices=RepaymentReversalRequestState.choices, protected=True
+    )
+    maker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="申请人 maker")
+    checker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name="复核人 checker"
+    )
+    requested_on = models.DateField("申请营业日")
+    decision_comment = models.CharField("复核意见", max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager()
+    scope = ScopeSpec(institution="loan__institution", branch="loan__branch", assigned="loan__account_manager")
+
+    class Meta:
+        verbose_name = "冲正复核 reversal approval"
+        verbose_name_plural = "冲正复核 reversal approvals"
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="reversal_request_reason_required"),
+            models.CheckConstraint(
+                condition=Q(checker__isnull=True) | ~Q(checker=models.F("maker")), name="reversal_checker_not_maker"
+            ),
+            models.UniqueConstraint(
+                fields=["repayment"], condition=Q(state="pending"), name="reversal_one_pending_per_repayment"
+            ),
+        ]
+        permissions = [
+            ("request_reversal", "申请冲正 / request a repayment reversal"),
+            ("approve_reversal", "复核冲正 / approve a repayment reversal"),
+        ]
+
+    def __str__(self):
+        return f"冲正 #{self.repayment_id} ({self.state})"
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=RepaymentReversalRequestState.PENDING, target=RepaymentReversalRequestState.APPROVED)
+    def approve(self, by=None, description=None):
+        pass
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=RepaymentReversalRequestState.PENDING, target=RepaymentReversalRequestState.REJECTED)
     def reject(self, by=None, description=None):
         pass
 

@@ -1,4 +1,4 @@
-"""Repayments (还款): record, prepay, quote, reverse; staff repayments with maker-checker.
+"""Repayments (还款): record, prepay, quote, reverse; staff repayments and reversals (冲正) with maker-checker.
 
 A repayment locks its loan (``SELECT … FOR NO KEY UPDATE``), so concurrent repayments and the nightly
 close never allocate the same amount twice. Its value date is the business date; a loan the running
@@ -20,7 +20,7 @@ from lending import engine
 from lending import events as lending_events
 from lending import schedule as sched
 from lending import state as loan_state
-from lending.models import Loan, LoanState, Repayment, RepaymentRequest
+from lending.models import Loan, LoanState, Repayment, RepaymentRequest, RepaymentReversalRequest
 from lending.services.common import (
     LendingError,
     from_engine_error,
@@ -387,6 +387,106 @@ def staff_repayment_reject(*, request_id: int, checker, comment: str = "") -> Re
         )
     request.reject(by=checker, description=comment or None)
     request.checker = checker
+    request.decided_at = timezone.now()
+    request.save()
+    return request
+
+
+# --- staff reversals with maker-checker (柜面冲正) ------------------------------------------------------
+
+
+def _reversal_refusals(repayment: Repayment, loan: Loan) -> None:
+    """What makes a repayment not reversible by staff; checked at request and again at approval."""
+    if repayment.status == Repayment.Status.REVERSED:
+        raise Conflict("该笔还款已冲正。", "the repayment is already reversed", code="already_reversed")
+    if loan.state == LoanState.WRITTEN_OFF:
+        raise Conflict("已核销贷款的还款不能冲正。", "cannot reverse a repayment of a written-off loan", code="loan_written_off")
+
+
+def repayment_reversal_request_create(*, repayment_id: int, maker, reason: str) -> RepaymentReversalRequest:
+    """A maker (``lending.request_reversal``, the loan in their scope) asks to reverse one posted repayment.
+
+    Refused, with nothing written: no reason; a repayment outside the maker's scope (another institution
+    looks like a missing one); a repayment already reversed; a written-off loan; a request already
+    pending for the same repayment (also a partial unique constraint)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise LendingError("冲正必须填写原因。", "a reason is required", code="reason_required", extra={"field": "reason"})
+    if len(reason) > 200:
+        raise LendingError(
+            "冲正原因不能超过 200 字。", "the reason is too long", code="reason_too_long", extra={"field": "reason"}
+        )
+    if not maker.has_perm("lending.request_reversal"):
+        raise PermissionDeniedError("无权申请冲正。", "not allowed to request a reversal", code="not_allowed")
+    target = Repayment.objects.visible_to(maker).filter(pk=repayment_id).first()
+    if target is None:
+        raise NotFound("还款不存在。", "repayment not found", code="repayment_not_found")
+    try:
+        with transaction.atomic():
+            loan = _lock_loan(target.loan_id)  # parents before children
+            repayment = Repayment.objects.select_for_update(no_key=True).get(pk=target.pk)
+            _reversal_refusals(repayment, loan)
+            if RepaymentReversalRequest.objects.filter(
+                repayment=repayment, state=RepaymentReversalRequest.State.PENDING
+            ).exists():
+                raise Conflict(
+                    "该笔还款已有待复核的冲正申请。", "a reversal of this repayment is already pending", code="pending_exists"
+                )
+            return RepaymentReversalRequest.objects.create(
+                repayment=repayment, loan=loan, reason=reason, maker=maker, requested_on=get_business_date()
+            )
+    except IntegrityError:  # a concurrent request for the same repayment won (reversal_one_pending_per_repayment)
+        raise Conflict("该笔还款已有待复核的冲正申请。", "a reversal of this repayment is already pending", code="pending_exists")
+
+
+def _lock_reversal_request(request_id: int, checker) -> tuple[RepaymentReversalRequest, Loan]:
+    """Lock loan then request (parents before children); the checker must be allowed and in scope."""
+    if not checker.has_perm("lending.approve_reversal"):
+        raise PermissionDeniedError("无权复核冲正。", "not allowed to decide reversals", code="not_allowed")
+    found = RepaymentReversalRequest.objects.visible_to(checker).filter(pk=request_id).values_list("loan_id", flat=True).first()
+    if found is None:
+        raise NotFound("冲正申请不存在。", "reversal request not found", code="request_not_found")
+    loan = _lock_loan(found)
+    request = RepaymentReversalRequest.objects.select_for_update(no_key=True).get(pk=request_id)
+    if request.state != RepaymentReversalRequest.State.PENDING:
+        raise Conflict("该冲正申请已处理。", "the reversal request was already decided", code="already_decided")
+    if request.maker_id == checker.pk:
+        raise PermissionDeniedError(
+            "申请人不能复核自己的冲正申请，请由另一名员工复核。",
+            "the maker cannot decide their own reversal request",
+            code="maker_is_checker",
+        )
+    return request, loan
+
+
+@transaction.atomic
+def repayment_reversal_request_approve(*, request_id: int, checker, comment: str = "") -> RepaymentReversalRequest:
+    """A different checker (``lending.approve_reversal``, in scope) approves: in the same transaction the
+    repayment is reversed with ``repayment_reverse`` (the loan is replayed as if it never happened)."""
+    request, loan = _lock_reversal_request(request_id, checker)
+    repayment = Repayment.objects.select_for_update(no_key=True).get(pk=request.repayment_id)
+    _reversal_refusals(repayment, loan)  # core banking may have reversed it, or the loan been written off, meanwhile
+    repayment_reverse(repayment_id=repayment.pk, reason=request.reason, actor=checker)
+    request.approve(by=checker, description=comment or None)
+    request.checker = checker
+    request.decision_comment = (comment or "")[:200]
+    request.decided_at = timezone.now()
+    request.save()
+    return request
+
+
+@transaction.atomic
+def repayment_reversal_request_reject(*, request_id: int, checker, comment: str) -> RepaymentReversalRequest:
+    """A different checker rejects with a reason; the repayment stays posted."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise LendingError(
+            "驳回必须填写原因。", "a reason is required to reject", code="reason_required", extra={"field": "comment"}
+        )
+    request, _loan = _lock_reversal_request(request_id, checker)
+    request.reject(by=checker, description=comment)
+    request.checker = checker
+    request.decision_comment = comment[:200]
     request.decided_at = timezone.now()
     request.save()
     return request
