@@ -11,9 +11,10 @@
 A customer without loans has 0 overdue, 0 debt and 0 DPD: that is known, not missing. A decision
 without a customer gets None (missing → the variable's missing-value policy).
 
-The loan figures come from one aggregate query per decision run: ``application_submit`` evaluates up
-to four rule sets in a row, so the figures are cached for the duration of a ``loan_figures_cache()``
-block (a context variable, so threads never share it).
+The loan figures come from one query per decision run (a row per loan of the customer with its recent
+overdue installments counted): an application's decision reads them for its monthly debt and for up to
+four rule sets in a row, so they are cached for the duration of a ``loan_figures_cache()`` block (a
+context variable, so threads never share it).
 """
 
 import contextlib
@@ -21,10 +22,10 @@ import contextvars
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Q
 
 from jikuai.core.money import yuan_to_fen
-from lending.models import Installment, Loan, LoanState
+from lending.models import Loan, LoanState
 from lending.schedule import add_months
 
 OPEN_STATES = (LoanState.ACTIVE, LoanState.OVERDUE)
@@ -41,19 +42,36 @@ def loan_figures_cache():
 
 
 def loan_figures(customer_id: int, decision_date: dt.date) -> dict:
+    """The customer's loan figures in one query: a row per loan (any state) with its installments that
+    became overdue in the 24 months before ``decision_date``; overdue count, debt and DPD over the open
+    ones. ``open_loans`` keeps the open loans' payment terms (the application's monthly debt)."""
     cache = _cache.get()
     key = (customer_id, decision_date)
     if cache is not None and key in cache:
         return cache[key]
-    figures = Loan.objects.filter(customer_id=customer_id, state__in=OPEN_STATES).aggregate(
-        overdue=Count("id", filter=Q(state=LoanState.OVERDUE)),
-        debt=Sum("principal_outstanding"),
-        max_dpd=Max("dpd"),
-    )
     since = add_months(decision_date, -24)
-    figures["past_overdue"] = Installment.objects.filter(
-        loan__customer_id=customer_id, is_current=True, overdue_on__gte=since, overdue_on__lte=decision_date
-    ).count()
+    rows = list(
+        Loan.objects.filter(customer_id=customer_id)
+        .annotate(
+            past_overdue=Count(
+                "installments",
+                filter=Q(
+                    installments__is_current=True,
+                    installments__overdue_on__gte=since,
+                    installments__overdue_on__lte=decision_date,
+                ),
+            )
+        )
+        .values_list("state", "principal_outstanding", "dpd", "level_payment", "level_principal", "annual_rate", "past_overdue")
+    )
+    open_loans = [(*row[3:6], row[1]) for row in rows if row[0] in OPEN_STATES]
+    figures = {
+        "overdue": sum(1 for row in rows if row[0] == LoanState.OVERDUE),
+        "debt": sum((row[1] for row in rows if row[0] in OPEN_STATES), Decimal(0)),
+        "max_dpd": max((row[2] for row in rows if row[0] in OPEN_STATES), default=0),
+        "past_overdue": sum(row[6] for row in rows),
+        "open_loans": open_loans,  # (level_payment, level_principal, annual_rate, principal_outstanding)
+    }
     if cache is not None:
         cache[key] = figures
     return figures

@@ -539,15 +539,13 @@ class _Result:
             self.outcome = outcome
 
 
-def _monthly_debt_fen(app: LoanApplication, snapshot: dict) -> int:
+def _monthly_debt_fen(app: LoanApplication, snapshot: dict, business_date: dt.date) -> int:
     """月还款额（含本笔）: the level installments of the customer's open loans (interest on the balance for
     interest-only and bullet loans) plus this application's monthly payment at an indicative rate (the
     product's floor rate plus its widest spread): the annuity, the first equal-principal payment, the
     interest of an interest-only loan, or a bullet loan as if amortised monthly."""
     total = Decimal(0)
-    for payment, level_principal, outstanding, rate in Loan.objects.filter(
-        customer_id=app.customer_id, state__in=providers.OPEN_STATES
-    ).values_list("level_payment", "level_principal", "principal_outstanding", "annual_rate"):
+    for payment, level_principal, rate, outstanding in providers.loan_figures(app.customer_id, business_date)["open_loans"]:
         if payment:
             total += payment
         else:
@@ -572,7 +570,7 @@ def _decision_inputs(app: LoanApplication, snapshot: dict, business_date: dt.dat
             "decision_date": business_date.isoformat(),
             "requested_amount_fen": yuan_to_fen(app.amount_requested),
             "term_months": app.term_months,
-            "monthly_debt_fen": _monthly_debt_fen(app, snapshot),
+            "monthly_debt_fen": _monthly_debt_fen(app, snapshot, business_date),
         }
     )
     return inputs
@@ -590,6 +588,11 @@ def _deployed_flow(code: str, subject, inputs: dict, *, channel: str, customer: 
 
 def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date, customer: Customer | None = None) -> _Result:
     result = _Result()
+    with providers.loan_figures_cache():  # the monthly debt and the rules read the loans once
+        return _decide_steps(app, snapshot, business_date, customer, result)
+
+
+def _decide_steps(app, snapshot: dict, business_date: dt.date, customer, result: _Result) -> _Result:
     inputs = _decision_inputs(app, snapshot, business_date)
     result.inputs = inputs
     subject = rules.Subject(
@@ -609,44 +612,43 @@ def _decide(app: LoanApplication, snapshot: dict, business_date: dt.date, custom
         result.add_reasons(decision.reasons)
         return decision
 
-    with providers.loan_figures_cache():
-        flow = snapshot.get("credit_flow_ruleset")
-        decision = _deployed_flow(flow, subject, inputs, channel=app.channel, customer=customer) if flow else None
-        if decision is not None:
-            result.decision_ids["flow"] = decision.decision_id
-            result.add_reasons(decision.reasons)
-            result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
-            result.grade = decision.grade or ""
-            result.limit = decision.amount
-            if "rate_bp" in decision.outputs or result.outcome == "reject":
-                result.rate = decision.rate
-                return result  # the flow priced the offer (or refused it): nothing more to run
-        else:
-            if not snapshot.get("admission_ruleset") or not snapshot.get("limit_ruleset"):
-                result.worsen("refer")
-                result.add_reasons([["NO_RULESET", REASON_TEXTS["NO_RULESET"]]])
-            for step in ("admission", "rating", "limit"):
-                code = snapshot.get(f"{step}_ruleset")
-                if not code or result.outcome == "reject":
-                    continue
-                decision = run(step, code, {"grade": result.grade} if result.grade and step == "limit" else None)
-                if decision is None:
-                    continue
-                if step == "rating":
-                    if decision.grade:
-                        result.grade = decision.grade
-                    if decision.outcome not in ("A", "B", "C", "D", "E"):
-                        result.worsen("refer")
-                else:
-                    result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
-                if step == "limit":
-                    result.limit = decision.amount
-        pricing = snapshot.get("pricing_ruleset")
-        if result.outcome != "reject" and pricing:
-            decision = run("pricing", pricing, {"grade": result.grade} if result.grade else None)
-            if decision is not None:
+    flow = snapshot.get("credit_flow_ruleset")
+    decision = _deployed_flow(flow, subject, inputs, channel=app.channel, customer=customer) if flow else None
+    if decision is not None:
+        result.decision_ids["flow"] = decision.decision_id
+        result.add_reasons(decision.reasons)
+        result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
+        result.grade = decision.grade or ""
+        result.limit = decision.amount
+        if "rate_bp" in decision.outputs or result.outcome == "reject":
+            result.rate = decision.rate
+            return result  # the flow priced the offer (or refused it): nothing more to run
+    else:
+        if not snapshot.get("admission_ruleset") or not snapshot.get("limit_ruleset"):
+            result.worsen("refer")
+            result.add_reasons([["NO_RULESET", REASON_TEXTS["NO_RULESET"]]])
+        for step in ("admission", "rating", "limit"):
+            code = snapshot.get(f"{step}_ruleset")
+            if not code or result.outcome == "reject":
+                continue
+            decision = run(step, code, {"grade": result.grade} if result.grade and step == "limit" else None)
+            if decision is None:
+                continue
+            if step == "rating":
+                if decision.grade:
+                    result.grade = decision.grade
+                if decision.outcome not in ("A", "B", "C", "D", "E"):
+                    result.worsen("refer")
+            else:
                 result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
-                result.rate = decision.rate
+            if step == "limit":
+                result.limit = decision.amount
+    pricing = snapshot.get("pricing_ruleset")
+    if result.outcome != "reject" and pricing:
+        decision = run("pricing", pricing, {"grade": result.grade} if result.grade else None)
+        if decision is not None:
+            result.worsen(decision.outcome if decision.outcome in ("approve", "reject") else "refer")
+            result.rate = decision.rate
     return result
 
 

@@ -403,6 +403,17 @@ def test_providers_report_lending_figures(products, branch):
     assert providers.outstanding_debt_fen(ctx) == int(loan.principal_outstanding * 100)
     assert providers.past_overdue_times_24m(ctx) == 2
     assert providers.whitelist_limit_fen(ctx) is None
+    # a settled loan: its overdue history counts, its (zero) balance and state do not
+    settled = make_loan(customer=customer, value_date=dt.date(2025, 3, 15), principal="6000", months=6)
+    Loan.objects.filter(pk=settled.pk).update(state="settled", dpd=0, principal_outstanding=Decimal("0"))
+    settled.installments.filter(number=1).update(overdue_on=dt.date(2025, 4, 16))
+    settled.installments.filter(number=2).update(overdue_on=dt.date(2023, 1, 1))  # older than 24 months
+    assert providers.past_overdue_times_24m(ctx) == 3
+    assert providers.current_overdue_count(ctx) == 1
+    assert providers.outstanding_debt_fen(ctx) == int(loan.principal_outstanding * 100)
+    assert providers.loan_figures(customer.pk, BUSINESS_DATE)["open_loans"] == [
+        (loan.level_payment, loan.level_principal, loan.annual_rate, loan.principal_outstanding)
+    ]
     nobody = FeatureContext(subject=ctx.subject, institution_id=None, customer_id=None, decision_date=BUSINESS_DATE, inputs={})
     assert providers.current_overdue_count(nobody) is None
     farmer = whitelisted_farmer(branch=branch, limit="88000.00")
