@@ -13,7 +13,9 @@ close every connection), each phase after a warm-up:
 2. apply — ``POST /api/v1/applications`` signed (HMAC, nonce, timestamp) with an Idempotency-Key: create
    and submit a 园丁贷 application for a distinct customer; the automated decision (admission → rating →
    limit → pricing, one rule-flow decision) runs inside the request; the response carries the outcome.
-Reported per phase: requests/s, p50 / p95 / p99 latency, status codes; for apply the outcomes too.
+Reported per phase: requests/s, p50 / p95 / p99 latency, status codes, and the CPU spent per request by
+the app server (gunicorn's processes), the database (the PostgreSQL processes) and this client (read from
+/proc); for apply the outcomes too.
 Targets (issue 5): apply p99 ≤ 1 s and apply throughput ≥ 0.10 × the baseline's. With ``REDIS_URL`` set the
 after-commit work (the contract PDF of an approved application) is queued to Celery as in production;
 without it Celery is eager and that work runs inside the request (reported in the result). OCR and face checks run
@@ -220,6 +222,42 @@ def _run(port: int, clients: int, jobs: list) -> dict:
     }
 
 
+def _cpu_seconds(server_group: int) -> dict | None:
+    """CPU seconds used so far by the app server (gunicorn's process group), PostgreSQL (every ``postgres``
+    process) and this client process; None where /proc is missing (not Linux)."""
+    if not os.path.isdir("/proc"):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"app_server": 0.0, "database": 0.0, "client": time.process_time()}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # gone since listed
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(fields[2]) == server_group:
+            used["app_server"] += seconds
+        elif comm == "postgres":
+            used["database"] += seconds
+    return used
+
+
+def _timed(port: int, clients: int, jobs: list, server_group: int) -> dict:
+    """``_run`` with the CPU each side spent per request (ms), measured over the phase."""
+    before = _cpu_seconds(server_group)
+    result = _run(port, clients, jobs)
+    after = _cpu_seconds(server_group)
+    if before and after:
+        result["cpu_ms_per_request"] = {
+            side: round((after[side] - before[side]) * 1000 / len(jobs), 2) for side in ("app_server", "database", "client")
+        }
+    return result
+
+
 def _version_job(conn):
     conn.request("GET", "/version.json")
     response = conn.getresponse()
@@ -294,9 +332,9 @@ def main(argv=None) -> dict:
         amounts = [rng.choice([30_000, 50_000, 80_000, 120_000]) for _ in customer_ids]
         jobs = [_apply_job(app_id, pk, amount) for pk, amount in zip(customer_ids, amounts, strict=True)]
         _run(port, args.clients, [_version_job] * args.warmup)
-        baseline = _run(port, args.clients, [_version_job] * args.requests)
+        baseline = _timed(port, args.clients, [_version_job] * args.requests, process.pid)
         _run(port, args.clients, jobs[: args.warmup])
-        apply = _run(port, args.clients, jobs[args.warmup :])
+        apply = _timed(port, args.clients, jobs[args.warmup :], process.pid)
         outcomes: dict[str, int] = {}
         for body in apply.pop("_bodies"):
             key = _outcome(body)
