@@ -42,7 +42,7 @@ PRODUCTS = [
     DemoProduct(
         "jnkd", "吉农快贷", 300_000, "0.0385", "0.12", (6, 12, 24, 36), ("interest_only", "equal_installment", "bullet"), 3, True
     ),
-    DemoProduct("tsd", "天使贷", 500_000, "0.0365", "0.10", (12, 24, 36), ("equal_installment", "equal_principal")),
+    DemoProduct("tsd", "天使贷", 300_000, "0.0385", "0.12", (12, 24, 36), ("equal_installment", "interest_only")),
     DemoProduct("gxd", "公薪贷", 800_000, "0.0345", "0.09", (12, 24, 36, 60), ("equal_installment", "equal_principal")),
     DemoProduct("jld", "金领贷", 500_000, "0.0365", "0.10", (12, 24, 36), ("equal_installment", "equal_principal")),
     DemoProduct(

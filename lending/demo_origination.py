@@ -64,15 +64,16 @@ PRODUCT_SPECS = [
     ProductSpec(
         "tsd",
         "天使贷",
-        Segment.EMPLOYEE,
+        Segment.ENTREPRENEUR,
         ProductKind.LOAN,
-        500_000,
+        300_000,
         (12, 24, 36),
-        ("equal_installment", "equal_principal"),
-        "0.10",
-        {"A": 15, "B": 35, "C": 60, "D": 95},
-        "面向医疗机构在编或聘用医护人员（白衣天使）的信用消费贷款，最高50万元，额度按月收入20倍核定。",
-        documents=("id_card_front", "id_card_back", "selfie", "employment_certificate"),
+        ("equal_installment", "interest_only"),
+        "0.12",
+        {"A": 40, "B": 75, "C": 115, "D": 170},
+        "面向18–45周岁青年创业者和返乡创业人员（个体工商户、小微企业主、返乡务农创业）的创业信用贷款，"
+        "不设经营年限门槛，最高30万元，额度按月收入20倍核定；可按月付息到期还本。",
+        documents=("id_card_front", "id_card_back", "selfie", "business_plan"),
     ),
     ProductSpec(
         "gxd",

@@ -23,7 +23,7 @@ def _demo_applicants() -> list[dict]:
         ("gxd_admission", "civil_servant", 4),
         ("ydd_admission", "teacher", 4),
         ("jld_admission", "employee", 3),
-        ("tsd_admission", "employee", 3),
+        ("tsd_admission", "individual_business", 3),
         ("xyd_admission", "individual_business", 3),
         ("jwkd_admission", "micro_business_owner", 3),
     ]
@@ -49,9 +49,7 @@ def _demo_applicants() -> list[dict]:
                 "employment_years": rng.randint(0, 15),
                 "whitelist_limit_fen": rng.choice([5_000_000, 10_000_000, 20_000_000]),
                 "business_years": rng.choice([0.5, 2, 5]),
-                "employer_category": {"tsd_admission": "hospital", "jld_admission": "listed_enterprise"}.get(
-                    ruleset_code, "other"
-                ),
+                "employer_category": {"jld_admission": "listed_enterprise"}.get(ruleset_code, "other"),
             }
             applicants.append({"ruleset_code": ruleset_code, "subject_id": f"DEMO-{ruleset_code}-{n + 1}", "inputs": inputs})
     return applicants

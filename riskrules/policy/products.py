@@ -3,7 +3,7 @@
 | code | product | who | age | cap (yuan) | limit basis |
 |---|---|---|---|---|---|
 | jnkd | 吉农快贷 | farmers on the whole-village white list | 18–65 | 300,000 | white-list limit |
-| tsd | 天使贷 | medical staff (employer category hospital) | 22–60 | 500,000 | 20 × monthly income |
+| tsd | 天使贷 | young and returning-home entrepreneurs (个体工商户, 小微企业主, 返乡务农创业) | 18–45 | 300,000 | 20 × monthly income |
 | gxd | 公薪贷 | public servants | 22–60 | 800,000 | 24 × monthly income |
 | jld | 金领贷 | employees of listed quality enterprises | 22–60 | 500,000 | 20 × monthly income |
 | xyd | 信易贷 | individual / micro businesses operating ≥ 1 year | 18–65 | 1,000,000 | 30 × monthly income |
@@ -52,16 +52,17 @@ PRODUCTS = {
             new_debt_pct=50,
             deposit_drop_pct=60,
         ),
-        Product(
+        Product(  # start-ups welcome: no minimum years in business (信易贷 and 吉微快贷 ask for one)
             "tsd",
             "天使贷",
-            ("employee", "civil_servant"),
-            22,
-            60,
-            500_000,
+            ("individual_business", "micro_business_owner", "farmer"),
+            18,
+            45,
+            300_000,
             20,
-            employer_categories=("hospital",),
-            spreads_bp={"A": 15, "B": 35, "C": 60, "D": 95},
+            spreads_bp={"A": 40, "B": 75, "C": 115, "D": 170},
+            new_debt_pct=30,
+            deposit_drop_pct=40,
         ),
         Product("gxd", "公薪贷", ("civil_servant",), 22, 60, 800_000, 24, spreads_bp={"A": 15, "B": 35, "C": 60, "D": 95}),
         Product(

@@ -208,14 +208,14 @@ def test_unknown_rule_set_subject_and_customer():
 
 def test_pricing_money_leaves_as_decimal_with_the_lpr_of_the_decision_date():
     decision = facade.decide(
-        "tsd_pricing",
+        "gxd_pricing",
         Subject("application", "P-1", institution_id=InstitutionFactory().pk),
         {"grade": "A", "decision_date": "2025-06-30"},
     )
     assert decision.outcome == "approve"
     assert decision.outputs["rate_bp"] == 315
     assert decision.rate == Decimal("0.031500")
-    earlier = facade.decide("tsd_pricing", Subject("application", "P-2"), {"grade": "B", "decision_date": "2024-12-01"})
+    earlier = facade.decide("gxd_pricing", Subject("application", "P-2"), {"grade": "B", "decision_date": "2024-12-01"})
     assert earlier.rate == Decimal("0.034500")  # 310 bp + 35 bp
 
 
@@ -415,3 +415,28 @@ def test_facade_accepts_a_mapping_as_subject_and_returns_a_frozen_decision():
         [({"kind": "application", "id": f"MAP-{n}"}, {"grade": "A", "monthly_income_fen": 100_000}) for n in range(3)],
     )
     assert [d.amount for d in many] == [Decimal("24000.00")] * 3
+
+
+def test_angel_loan_admits_young_entrepreneurs_without_years_in_business():
+    """天使贷 is for young and returning-home entrepreneurs: a start-up is welcome, an employee or a 50-year-old is not."""
+    from jikuai.customers.models import Customer
+
+    def person(age, occupation):
+        customer = farmer_customer(age=age, income="6000")
+        Customer.objects.filter(pk=customer.pk).update(occupation=occupation)
+        return customer
+
+    inputs = {"decision_date": DAY.isoformat(), "monthly_debt_fen": 120_000, "business_years": 0.5, "current_overdue_count": 0}
+
+    def admit(customer, code="tsd_admission"):
+        return facade.decide(code, Subject("application", f"TSD-{customer.pk}", customer_id=customer.pk), inputs)
+
+    founder = person(28, "individual_business")
+    first = admit(founder)
+    assert first.outcome == "approve", first.reasons
+    assert admit(person(30, "farmer")).outcome == "approve"  # 返乡务农创业
+    refused = admit(person(30, "employee"))
+    assert refused.outcome == "reject" and "OCCUPATION_MISMATCH" in [code for code, _ in refused.reasons]
+    older = admit(person(50, "micro_business_owner"))
+    assert older.outcome == "reject" and "AGE_ABOVE_MAX" in [code for code, _ in older.reasons]
+    assert admit(founder, "xyd_admission").outcome == "reject"  # 信易贷 wants a year in business
