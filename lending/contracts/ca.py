@@ -9,6 +9,10 @@ through ``/var/``)::
     <institution code>.key.pem   the institution's signing key (PKCS#8 PEM, passphrase optional)
     <institution code>.cert.pem  the institution's signing certificate
     tsa.key.pem / tsa.cert.pem   development only: the local time-stamping authority (see signing.py)
+    ca.crl.pem                   the root's certificate revocation list (CRL); development: kept by the
+                                 platform from revoked.json; production: installed from the CA
+    crls/*.crl, crls/*.pem       production: further CRLs of the CA hierarchy (DER or PEM), refreshed by ops
+    revoked.json                 development only: the certificates the local CA has revoked
 
 **One signing certificate per institution** (法人行社): each member bank is its own legal entity and
 the lender in its contracts, so its seal is its own certificate; subject ``O = <institution name>``,
@@ -20,15 +24,26 @@ leaves 3 years). Files are written with mode 0600 and created with a link so par
 one key. Production turns generation off and installs the files issued by a real CA (e.g. a
 CFCA / 省CA institution seal certificate) in the same layout; a missing file is then a clear error.
 Keys are never committed and never logged.
+
+**Revocation (证书吊销).** Every development leaf certificate names a CRL distribution point
+(``CRL_URL``; never fetched: the CRL is read from the key folder), so a signature's certificate is checked
+against the CRL when the contract is signed (a revoked certificate cannot sign) and when it is verified (a
+signature by a revoked certificate is reported revoked, with the date). The CRL in force at signing time
+is embedded in the signed PDF (its Document Security Store), which makes the signature verifiable for the
+life of the loan without reaching the CA (PAdES-B-LT). ``manage.py contract_certificates revoke <code>``
+revokes an institution's development certificate (a compromised seal key); the next signature gets a new
+one. Older development certificates without a distribution point are reissued (same key) on first use.
 """
 
 import datetime as dt
+import json
 import os
 import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from asn1crypto import crl as asn1_crl
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
@@ -42,11 +57,19 @@ from jikuai.core.exceptions import ApplicationError
 
 CA_NAME = "吉快金融 开发测试根CA Jikuai Development Test Root CA"
 TSA_NAME = "吉快金融 开发测试时间戳服务 Jikuai Development TSA"
+CRL_URL = "http://pki.jikuai.invalid/contracts/ca.crl"  # the development CA's CRL distribution point (never fetched)
+CRL_VALIDITY = dt.timedelta(days=7)  # nextUpdate of the development CRL; reissued daily
+CRL_REASONS = ("unspecified", "key_compromise", "affiliation_changed", "superseded", "cessation_of_operation")
 _lock = threading.Lock()
 
 
 class SigningKeyMissing(ApplicationError):
     code = "contract_key_missing"
+    status = 503
+
+
+class SigningCertificateRevoked(ApplicationError):
+    code = "contract_certificate_revoked"
     status = 503
 
 
@@ -155,11 +178,21 @@ def _ensure_root() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, _load_cert(cert_path)
 
 
+def _has_crl_point(cert: x509.Certificate) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
 def _issue_leaf(path_stem: str, subject: x509.Name, *, purpose: str) -> None:
     folder = key_dir()
     key_path, cert_path = folder / f"{path_stem}.key.pem", folder / f"{path_stem}.cert.pem"
     if cert_path.exists() and key_path.exists():
-        return
+        if _has_crl_point(_load_cert(cert_path)):
+            return
+        cert_path.unlink(missing_ok=True)  # issued before revocation checking: reissue for the same key
     ca_key, ca_cert = _ensure_root()
     if not key_path.exists():
         _write_once(key_path, _key_pem(_new_key()))
@@ -188,6 +221,10 @@ def _issue_leaf(path_stem: str, subject: x509.Name, *, purpose: str) -> None:
         .add_extension(usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(CRL_URL)], None, None, None)]),
+            critical=False,
+        )
     )
     if purpose == "tsa":
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
@@ -241,6 +278,107 @@ def tsa_material() -> tuple[Path, Path] | None:
         )
     folder = key_dir()
     return folder / "tsa.key.pem", folder / "tsa.cert.pem"
+
+
+def _revoked_path() -> Path:
+    return key_dir() / "revoked.json"
+
+
+def _read_revoked() -> dict:
+    path = _revoked_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (private temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _issue_crl(revoked: dict) -> None:
+    ca_key, ca_cert = _ensure_root()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + CRL_VALIDITY)
+        .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    for serial, entry in revoked.items():
+        reason = x509.ReasonFlags[entry.get("reason", "unspecified")]
+        item = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(serial))
+            .revocation_date(dt.datetime.fromisoformat(entry["at"]))
+            .add_extension(x509.CRLReason(reason), critical=False)
+            .build()
+        )
+        builder = builder.add_revoked_certificate(item)
+    crl = builder.sign(ca_key, hashes.SHA256())
+    _replace(key_dir() / "ca.crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+
+
+def _ensure_dev_crl() -> None:
+    path = key_dir() / "ca.crl.pem"
+    if path.exists():
+        crl = x509.load_pem_x509_crl(path.read_bytes())
+        if crl.next_update_utc and crl.next_update_utc - dt.datetime.now(dt.UTC) > CRL_VALIDITY - dt.timedelta(days=1):
+            return
+    _issue_crl(_read_revoked())
+
+
+def revocation_lists() -> list[asn1_crl.CertificateList]:
+    """The CRLs signing and verification check certificates against: ``ca.crl.pem`` (kept fresh by the
+    development CA) and every file under ``crls/``. Empty when none is installed (production without CRLs:
+    revocation is then not checked, as before)."""
+    if dev_pki_enabled():
+        with _lock:
+            _ensure_root()
+            _ensure_dev_crl()
+    folder = key_dir()
+    paths = [folder / "ca.crl.pem", *sorted((folder / "crls").glob("*"))]
+    lists = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if asn1_pem.detect(data):
+            lists.extend(asn1_crl.CertificateList.load(der) for _t, _h, der in asn1_pem.unarmor(data, multiple=True))
+        else:
+            lists.append(asn1_crl.CertificateList.load(data))
+    return lists
+
+
+def revoke_institution_certificate(*, institution_code: str, reason: str = "key_compromise") -> int:
+    """Development CA: revoke the institution's signing certificate (e.g. its key leaked) and set the key
+    and certificate aside, so the next signature is made with a newly issued certificate. Returns the
+    revoked serial number. Production revokes at the CA and installs its CRL and the new certificate."""
+    if not dev_pki_enabled():
+        raise SigningKeyMissing(
+            "生产环境的证书由 CA 吊销，请安装 CA 发布的吊销列表。",
+            "production certificates are revoked by their CA: install its CRL",
+        )
+    if reason not in CRL_REASONS:
+        raise ApplicationError("吊销原因无效。", f"unknown revocation reason {reason!r}", code="invalid_reason")
+    code = _safe_code(institution_code)
+    folder = key_dir()
+    cert_path, key_path = folder / f"{code}.cert.pem", folder / f"{code}.key.pem"
+    if not cert_path.exists():
+        raise SigningKeyMissing("该机构没有签章证书。", f"institution {code} has no signing certificate")
+    with _lock:
+        serial = _load_cert(cert_path).serial_number
+        revoked = _read_revoked()
+        revoked[str(serial)] = {"at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "reason": reason}
+        _replace(_revoked_path(), json.dumps(revoked, indent=2).encode())
+        _issue_crl(revoked)
+        cert_path.rename(folder / f"{code}.revoked-{serial:x}.cert.pem")
+        key_path.rename(folder / f"{code}.revoked-{serial:x}.key.pem")
+    return serial
 
 
 def trust_roots() -> list[asn1_x509.Certificate]:

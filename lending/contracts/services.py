@@ -337,11 +337,15 @@ def contract_sign(
     PDF with the institution's certificate (PAdES), stores it and moves contract and application to signed.
 
     Refused (nothing changed): another customer's contract (NotFound), an already signed contract
-    (ContractAlreadySigned), a wrong / expired / used code or a code sent for another contract (OtpError).
+    (ContractAlreadySigned), a wrong / expired / used code or a code sent for another contract (OtpError),
+    an institution without a usable certificate (SigningKeyMissing, SigningCertificateRevoked; checked
+    before the code is spent, so the customer can use it once the certificate is replaced).
     """
     contract = _own_contract(contract_id, customer)
     _ensure_signable(contract)
     _check_code_is_for(contract, customer)
+    institution = contract.institution
+    signing.ensure_can_sign(institution_code=institution.code, institution_name=institution.name)  # before the code is spent
     otp_verify(mobile=customer.mobile, purpose=CODE_PURPOSE, code=code)
     return _seal_confirmed(contract, customer, method="sms_otp", ip_address=ip_address, user_agent=user_agent)
 

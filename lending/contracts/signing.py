@@ -16,9 +16,18 @@ Signature level:
   real one, but it proves nothing beyond the platform's own clock;
 * otherwise (production without a TSA) → PAdES-B-B: the signing time is the signer's claim in ``/M``.
 
-Verification trusts only the configured roots (``ca.trust_roots``); nothing is fetched from the network.
+Where revocation lists are installed (``ca.revocation_lists``; the development CA always has one), the
+signer's certificate is checked against them before signing (a revoked certificate cannot sign) and the
+certificates and CRLs that prove it valid are embedded in the PDF's Document Security Store, inside the
+revision the signature covers (so they cannot be swapped unnoticed): with a time-stamp that is PAdES-B-LT,
+verifiable for the whole life of the loan without reaching the CA.
+
+Verification trusts only the configured roots (``ca.trust_roots``) and checks revocation against the
+installed CRLs plus those embedded in the file; nothing is fetched from the network. A signature whose
+certificate has been revoked is reported invalid, with the revocation date.
 """
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
@@ -34,8 +43,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import InvalidCertificateError, PathBuildingError, PathValidationError, RevokedError
 
 from lending.contracts import ca
 
@@ -51,7 +63,7 @@ class SignedDocument:
     sha256: str
     signer_subject: str
     signed_at: dt.datetime
-    level: str  # "PAdES-B-T" or "PAdES-B-B"
+    level: str  # "PAdES-B-LT", "PAdES-B-T" or "PAdES-B-B"
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,9 @@ class VerificationResult:
     signature_valid: bool  # the signature value matches the signed bytes and the certificate's key
     trusted: bool  # the signer certificate chains to a configured trust root
     covers_whole_file: bool  # nothing was appended after signing
+    revoked: bool = False  # the signer's certificate (or its CA's) is on a revocation list
+    revoked_at: dt.datetime | None = None
+    revocation_checked: bool = False  # a CRL was available for the check
     signer_subject: str = ""
     signer_organisation: str = ""
     signing_time: dt.datetime | None = None
@@ -85,6 +100,9 @@ class VerificationResult:
             "signature_valid": self.signature_valid,
             "trusted": self.trusted,
             "covers_whole_file": self.covers_whole_file,
+            "revoked": self.revoked,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revocation_checked": self.revocation_checked,
             "signer_subject": self.signer_subject,
             "signer_organisation": self.signer_organisation,
             "signing_time": self.signing_time.isoformat() if self.signing_time else None,
@@ -151,6 +169,59 @@ def _attach_evidence(writer: IncrementalPdfFileWriter, evidence: dict) -> None:
     )
 
 
+def _load_signer(institution_code: str, institution_name: str):
+    material = ca.signing_material(institution_code=institution_code, institution_name=institution_name)
+    signer = signers.SimpleSigner.load(
+        str(material.key_path),
+        str(material.cert_path),
+        ca_chain_files=[str(p) for p in material.chain_paths],
+        key_passphrase=material.passphrase,
+    )
+    if signer is None:
+        raise ca.SigningKeyMissing("签章证书无法读取。", "the signing key or certificate cannot be read")
+    return signer
+
+
+def _validated_path(signer, crls: list):
+    """The signer certificate's path to a trust root, checked against the CRLs; a revoked certificate or one
+    that does not chain to a trusted root raises."""
+    context = ValidationContext(trust_roots=ca.trust_roots(), crls=crls, allow_fetching=False, revocation_mode="hard-fail")
+    validator = CertificateValidator(signer.signing_cert, intermediate_certs=signer.cert_registry, validation_context=context)
+    try:
+        path = asyncio.run(validator.async_validate_usage({"non_repudiation"}))
+    except RevokedError as exc:
+        raise ca.SigningCertificateRevoked(
+            "本机构的电子合同签章证书已被吊销，暂不能签署，请联系系统管理员更换证书。",
+            "the institution's signing certificate has been revoked",
+        ) from exc
+    except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
+        raise ca.SigningKeyMissing(
+            "本机构的电子合同签章证书无法通过校验，请联系系统管理员。",
+            "the institution's signing certificate cannot be validated",
+        ) from exc
+    return path
+
+
+def ensure_can_sign(*, institution_code: str, institution_name: str) -> None:
+    """Raise (SigningKeyMissing / SigningCertificateRevoked) unless the institution can seal a contract now:
+    checked before the customer's one-time code is spent."""
+    signer = _load_signer(institution_code, institution_name)
+    crls = ca.revocation_lists()
+    if crls:
+        _validated_path(signer, crls)
+
+
+def _embed_validation_data(writer: IncrementalPdfFileWriter, signer, crls: list, timestamper) -> None:
+    """Put the certificates and CRLs that prove the signer's certificate valid (checked here: a revoked one
+    cannot sign) into the document's security store (DSS), inside the revision the signature covers, so
+    they cannot be changed unnoticed."""
+    certs = list(_validated_path(signer, crls))
+    tsa_cert = getattr(timestamper, "tsa_cert", None)
+    if tsa_cert is not None:
+        certs.append(tsa_cert)
+    DocumentSecurityStore.supply_dss_in_writer(writer, None, certs=certs, crls=crls)
+
+
 def sign_with_evidence(
     *,
     unsigned_pdf: bytes,
@@ -162,19 +233,14 @@ def sign_with_evidence(
     location: str,
 ) -> SignedDocument:
     """Append the evidence page and sign the whole file as the institution (PAdES)."""
-    material = ca.signing_material(institution_code=institution_code, institution_name=institution_name)
-    signer = signers.SimpleSigner.load(
-        str(material.key_path),
-        str(material.cert_path),
-        ca_chain_files=[str(p) for p in material.chain_paths],
-        key_passphrase=material.passphrase,
-    )
-    if signer is None:
-        raise ca.SigningKeyMissing("签章证书无法读取。", "the signing key or certificate cannot be read")
+    signer = _load_signer(institution_code, institution_name)
     writer = IncrementalPdfFileWriter(io.BytesIO(unsigned_pdf), strict=False)
     _append_page(writer, evidence_page)
     _attach_evidence(writer, evidence)
     timestamper = _timestamper()
+    crls = ca.revocation_lists()
+    if crls:
+        _embed_validation_data(writer, signer, crls, timestamper)
     metadata = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         md_algorithm="sha256",
@@ -189,13 +255,8 @@ def sign_with_evidence(
     output = pdf_signer.sign_pdf(writer)
     data = output.getvalue()
     subject = signer.signing_cert.subject.human_friendly
-    return SignedDocument(
-        pdf=data,
-        sha256=sha256_hex(data),
-        signer_subject=subject,
-        signed_at=signed_at,
-        level="PAdES-B-T" if timestamper is not None else "PAdES-B-B",
-    )
+    level = "PAdES-B-B" if timestamper is None else ("PAdES-B-LT" if crls else "PAdES-B-T")
+    return SignedDocument(pdf=data, sha256=sha256_hex(data), signer_subject=subject, signed_at=signed_at, level=level)
 
 
 def original_revision_sha256(pdf: bytes) -> str:
@@ -257,8 +318,17 @@ def verify(pdf: bytes) -> VerificationResult:
     if not signatures:
         return _failed(document_sha, "文件中没有电子签章。", "the file carries no signature", original_sha256="")
     embedded = signatures[-1]
-    context = ValidationContext(trust_roots=ca.trust_roots(), allow_fetching=False, revocation_mode="soft-fail")
+    local_crls = ca.revocation_lists()
+    settings_ = {"trust_roots": ca.trust_roots(), "crls": local_crls, "allow_fetching": False, "revocation_mode": "soft-fail"}
     try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        dss = None
+    except Exception as exc:  # a damaged store: validate without it
+        logger.info("contract verification: unreadable DSS (%s)", exc.__class__.__name__)
+        dss = None
+    try:
+        context = dss.as_validation_context(settings_) if dss is not None else ValidationContext(**settings_)
         status = validate_pdf_signature(embedded, context)
     except Exception as exc:
         logger.info("contract verification: signature not verifiable (%s)", exc.__class__.__name__)
@@ -280,18 +350,27 @@ def verify(pdf: bytes) -> VerificationResult:
     except (KeyError, AttributeError):
         reason = ""
     signing_time = status.signer_reported_dt
+    revocation = status.revocation_details
+    embedded_crls = bool(dss is not None and dss.crls)
+    if ts is None:
+        level = "PAdES-B-B"
+    else:
+        level = "PAdES-B-LT" if embedded_crls else "PAdES-B-T"
     result = dict(
         valid=valid,
         intact=bool(status.intact),
         signature_valid=bool(status.valid),
         trusted=bool(status.trusted),
         covers_whole_file=bool(covers),
+        revoked=revocation is not None,
+        revoked_at=revocation.revocation_date if revocation is not None else None,
+        revocation_checked=bool(local_crls) or embedded_crls,
         signer_subject=signer_subject,
         signer_organisation=_org(subject),
         signing_time=signing_time,
         timestamp_time=ts.timestamp if ts is not None else None,
         timestamp_trusted=bool(ts.trusted) if ts is not None else None,
-        level="PAdES-B-T" if ts is not None else "PAdES-B-B",
+        level=level,
         document_sha256=document_sha,
         original_sha256=original_revision_sha256(pdf),
         signature_count=len(signatures),
@@ -318,7 +397,12 @@ def _summary(r: dict) -> tuple[str, str]:
     elif not r["signature_valid"]:
         problems_zh.append("签名值与证书不匹配")
         problems_en.append("the signature value does not match")
-    if r["intact"] and r["signature_valid"] and not r["trusted"]:
+    if r.get("revoked"):
+        when = r["revoked_at"]
+        local = when.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M") if when else "—"
+        problems_zh.append(f"签章证书已于 {local}（北京时间）被吊销")
+        problems_en.append(f"the signing certificate was revoked at {when.isoformat() if when else '—'}")
+    elif r["intact"] and r["signature_valid"] and not r["trusted"]:
         problems_zh.append("签章证书不是由受信任的 CA 签发")
         problems_en.append("the signing certificate is not issued by a trusted CA")
     if r["intact"] and not r["covers_whole_file"]:

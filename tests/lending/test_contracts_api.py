@@ -77,7 +77,7 @@ def test_verify_base64_is_idempotent_and_detects_tampering(api, contract):
     first = api.post("/api/v1/contracts/verify", body, key="verify-1")
     assert first.status_code == 200
     result = first.json()
-    assert result["valid"] and result["intact"] and result["trusted"] and result["level"] == "PAdES-B-T"
+    assert result["valid"] and result["intact"] and result["trusted"] and result["level"] == "PAdES-B-LT"
     assert contract.institution.name in result["signer_subject"] and result["signing_time"]
     assert result["evidence"]["platform_contract_no"] == contract.contract_no
     replay = api.post("/api/v1/contracts/verify", body, key="verify-1")

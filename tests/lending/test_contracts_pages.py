@@ -100,6 +100,7 @@ def test_public_verification_page_reports_signer_time_and_integrity(client, cont
     ok = client.post(reverse("lending:contract_verify"), {"pdf": SimpleUploadedFile("c.pdf", data, "application/pdf")})
     html = ok.content.decode()
     assert ok.status_code == 200 and "签章有效" in html and contract.institution.name in html
+    assert "未吊销（已核对吊销列表）" in html and "PAdES-B-LT" in html
     assert "是，签章后未被修改" in html and contract.contract_no in html and customer.masked_mobile in html
 
     tampered = bytearray(data)

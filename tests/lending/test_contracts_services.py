@@ -3,8 +3,10 @@ valid and trusted against the test CA, tampering detected, refused paths change 
 
 import shutil
 import subprocess
+from io import BytesIO, StringIO
 
 import pytest
+from cryptography import x509
 from django_fsm_log.models import StateLog
 from PIL import Image, ImageStat
 
@@ -151,7 +153,7 @@ def test_signing_seals_the_pdf_valid_and_trusted_with_the_evidence(contract, app
     result = contract_verify(pdf_bytes=data)
     assert result.valid and result.intact and result.signature_valid and result.trusted and result.covers_whole_file
     assert application.institution.name in result.signer_subject and result.signer_organisation == application.institution.name
-    assert result.signing_time is not None and result.level == "PAdES-B-T" and result.timestamp_trusted
+    assert result.signing_time is not None and result.level == "PAdES-B-LT" and result.timestamp_trusted
     assert result.original_sha256 == contract.unsigned_sha256
     assert result.evidence["mobile_masked"] == customer.masked_mobile and result.evidence["ip_address"] == "10.1.2.3"
     assert result.evidence["platform_contract_no"] == contract.contract_no
@@ -301,3 +303,101 @@ def test_full_id_number_and_mobile_never_reach_the_logs(contract, application, c
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "contract signed" in logged
     assert customer.id_number not in logged and customer.mobile not in logged and customer.name not in logged
+
+
+def test_signature_carries_its_validation_data_and_a_revoked_certificate_is_reported(settings, tmp_path, contract, application):
+    from django.core.management import call_command
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    settings.JIKUAI_CONTRACT_KEY_DIR = str(tmp_path / "keys")
+    signed = _sign(contract, application.customer)
+    data, _ = contract_pdf_bytes(signed)
+    assert signed.confirmation["signature_level"] == "PAdES-B-LT"
+    # the certificates and the CRL are in the document security store, inside the signed revision
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(BytesIO(data)))
+    assert len(dss.crls) == 1 and len(dss.certs) >= 3  # institution, root, TSA
+    result = contract_verify(pdf_bytes=data)
+    assert result.valid and result.revocation_checked and not result.revoked and result.level == "PAdES-B-LT"
+
+    # without any CRL installed locally, the one embedded in the file still answers
+    settings.JIKUAI_CONTRACT_DEV_PKI = False
+    (tmp_path / "keys" / "ca.crl.pem").rename(tmp_path / "ca.crl.pem.aside")
+    alone = contract_verify(pdf_bytes=data)
+    assert alone.valid and alone.revocation_checked
+    (tmp_path / "ca.crl.pem.aside").rename(tmp_path / "keys" / "ca.crl.pem")
+    settings.JIKUAI_CONTRACT_DEV_PKI = True
+
+    code = application.institution.code
+    old_serial = x509.load_pem_x509_certificate((tmp_path / "keys" / f"{code}.cert.pem").read_bytes()).serial_number
+    out = StringIO()
+    call_command("contract_certificates", "revoke", code, stdout=out)
+    assert f"serial {old_serial:x}" in out.getvalue()
+    result = contract_verify(pdf_bytes=data)
+    assert result.intact and result.signature_valid and result.revoked and not result.valid
+    assert result.revoked_at is not None and "吊销" in result.summary_zh and "revoked" in result.summary_en
+    assert result.as_json()["revoked"] is True
+
+    listing = StringIO()
+    call_command("contract_certificates", "list", stdout=listing)
+    assert f"serial {old_serial:x}" in listing.getvalue() and "revoked" in listing.getvalue()
+    assert "CRL" in listing.getvalue() and "1 revoked" in listing.getvalue()
+
+
+def test_a_revoked_certificate_cannot_sign_and_nothing_changes(settings, tmp_path, contract, application):
+    from lending.contracts import ca
+
+    settings.JIKUAI_CONTRACT_KEY_DIR = str(tmp_path / "keys")
+    code = application.institution.code
+    ca.signing_material(institution_code=code, institution_name=application.institution.name)
+    keys = tmp_path / "keys"
+    kept = {name: (keys / name).read_bytes() for name in (f"{code}.cert.pem", f"{code}.key.pem")}
+    ca.revoke_institution_certificate(institution_code=code)
+    for name, content in kept.items():  # the revoked certificate put back as if still in use
+        (keys / name).write_bytes(content)
+    customer = application.customer
+    contract_send_code(contract_id=contract.pk, customer=customer)
+    before = _snapshot(contract)
+    with pytest.raises(ca.SigningCertificateRevoked) as exc:
+        contract_sign(contract_id=contract.pk, customer=customer, code=last_code(customer.mobile))
+    assert "吊销" in exc.value.message_zh
+    assert _snapshot(contract) == before
+
+    # once the revoked files are set aside, a new certificate is issued and signing works
+    for name in kept:
+        (keys / name).unlink()
+    # the refused attempt did not spend the code: the customer signs with it
+    signed = contract_sign(contract_id=contract.pk, customer=customer, code=last_code(customer.mobile))
+    result = contract_verify(pdf_bytes=contract_pdf_bytes(signed)[0])
+    assert result.valid and not result.revoked
+
+
+def test_an_older_development_certificate_without_a_crl_point_is_reissued_for_the_same_key(settings, tmp_path):
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+
+    from lending.contracts import ca
+
+    settings.JIKUAI_CONTRACT_KEY_DIR = str(tmp_path / "keys")
+    material = ca.signing_material(institution_code="OLD01", institution_name="老证书农商行")
+    root_key, root = ca._ensure_root()
+    key = ca._load_key(material.key_path)
+    now = dt.datetime.now(dt.UTC)
+    legacy = (
+        x509.CertificateBuilder()
+        .subject_name(ca.institution_subject(code="OLD01", name="老证书农商行"))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(root_key, hashes.SHA256())
+    )
+    material.cert_path.write_bytes(ca._cert_pem(legacy))
+    ca.signing_material(institution_code="OLD01", institution_name="老证书农商行")
+    renewed = x509.load_pem_x509_certificate(material.cert_path.read_bytes())
+    assert renewed.serial_number != legacy.serial_number
+    assert renewed.public_key().public_numbers() == key.public_key().public_numbers()
+    points = renewed.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert points[0].full_name[0].value == ca.CRL_URL
