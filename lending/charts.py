@@ -4,16 +4,24 @@ from decimal import Decimal
 
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 640, 240, 56, 28, 12
 
 
-def schedule_svg(rows: list[dict], *, title: str = "还款计划图") -> str:
+def _text_width(text: str, size: int = 11) -> int:
+    """Rough rendered width: CJK characters are square, Latin ones about 0.6 of the font size."""
+    return sum(size if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" else round(size * 0.6) for ch in text)
+
+
+def schedule_svg(rows: list[dict], *, title: str | None = None) -> str:
     """Stacked bars (principal, interest) per installment and a line for the remaining balance.
 
     ``rows``: dicts with number, principal, interest, balance (Decimal)."""
     if not rows:
         return ""
+    title = title or _("还款计划图")
+    principal_tip, interest_tip = _("第%(n)s期 本金 %(amount)s"), _("第%(n)s期 利息 %(amount)s")
     top = max(max(r["principal"] + r["interest"] for r in rows), Decimal(1))
     balance_top = max(max(r["balance"] for r in rows), max(r["principal"] for r in rows), Decimal(1))
     plot_w = WIDTH - PAD_LEFT - 10
@@ -38,11 +46,11 @@ def schedule_svg(rows: list[dict], *, title: str = "还款计划图") -> str:
         base = PAD_TOP + plot_h
         parts.append(
             f'<rect x="{x:.1f}" y="{base - h_principal:.1f}" width="{bar_w:.1f}" height="{h_principal:.1f}" fill="#0b7a45">'
-            f"<title>第{row['number']}期 本金 {row['principal']:.2f}</title></rect>"
+            f"<title>{escape(principal_tip % {'n': row['number'], 'amount': format(row['principal'], '.2f')})}</title></rect>"
         )
         parts.append(
             f'<rect x="{x:.1f}" y="{base - h_principal - h_interest:.1f}" width="{bar_w:.1f}" height="{h_interest:.1f}" fill="#f0b429">'
-            f"<title>第{row['number']}期 利息 {row['interest']:.2f}</title></rect>"
+            f"<title>{escape(interest_tip % {'n': row['number'], 'amount': format(row['interest'], '.2f')})}</title></rect>"
         )
         cx = PAD_LEFT + index * step + step / 2
         cy = PAD_TOP + plot_h - float(row["balance"] / balance_top) * plot_h
@@ -52,13 +60,16 @@ def schedule_svg(rows: list[dict], *, title: str = "还款计划图") -> str:
                 f'<text x="{cx:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle" fill="#6b7785">{row["number"]}</text>'
             )
     parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#c0392b" stroke-width="2"/>')
-    parts.append(
-        f'<g font-size="11"><rect x="{PAD_LEFT}" y="2" width="10" height="10" fill="#0b7a45"/>'
-        f'<text x="{PAD_LEFT + 14}" y="11">本金</text>'
-        f'<rect x="{PAD_LEFT + 50}" y="2" width="10" height="10" fill="#f0b429"/>'
-        f'<text x="{PAD_LEFT + 64}" y="11">利息</text>'
-        f'<line x1="{PAD_LEFT + 100}" y1="7" x2="{PAD_LEFT + 114}" y2="7" stroke="#c0392b" stroke-width="2"/>'
-        f'<text x="{PAD_LEFT + 118}" y="11">剩余本金</text></g>'
-    )
+    legend, x = ['<g font-size="11">'], PAD_LEFT
+    for mark, label in (
+        ('<rect x="{x}" y="2" width="10" height="10" fill="#0b7a45"/>', _("本金")),
+        ('<rect x="{x}" y="2" width="10" height="10" fill="#f0b429"/>', _("利息")),
+        ('<line x1="{x}" y1="7" x2="{x14}" y2="7" stroke="#c0392b" stroke-width="2"/>', _("剩余本金")),
+    ):
+        text = escape(str(label))
+        legend.append(mark.format(x=x, x14=x + 14) + f'<text x="{x + 18}" y="11">{text}</text>')
+        x += 18 + _text_width(text) + 14
+    legend.append("</g>")
+    parts.append("".join(legend))
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (built from numbers and escaped text only)

@@ -3,11 +3,19 @@ import datetime as dt
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from jikuai.core.labels import pick
 from lending import schedule as sched
 
 
+def _choices(pairs):
+    """Choices whose bilingual labels show the current language's half (evaluated when rendered)."""
+    return lambda: [(value, pick(label)) for value, label in pairs]
+
+
 class CalculatorForm(forms.Form):
-    method = forms.ChoiceField(label=_("还款方式"), choices=sched.Method.CHOICES, initial=sched.Method.EQUAL_INSTALLMENT)
+    method = forms.ChoiceField(
+        label=_("还款方式"), choices=_choices(sched.Method.CHOICES), initial=sched.Method.EQUAL_INSTALLMENT
+    )
     principal = forms.DecimalField(label=_("贷款金额（元）"), min_value=1, max_digits=12, decimal_places=2, initial=100000)
     annual_rate = forms.DecimalField(label=_("年利率（%）"), min_value=0, max_value=24, max_digits=7, decimal_places=4, initial=6)
     months = forms.IntegerField(label=_("期限（月）"), min_value=1, max_value=360, initial=12)
@@ -31,6 +39,6 @@ class RepayForm(forms.Form):
 class PrepayForm(forms.Form):
     amount = forms.DecimalField(label=_("提前还款金额（元）"), min_value=0, max_digits=12, decimal_places=2)
     option = forms.ChoiceField(
-        label=_("还款后"), choices=sched.PrepaymentOption.CHOICES, initial=sched.PrepaymentOption.REDUCE_PAYMENT
+        label=_("还款后"), choices=_choices(sched.PrepaymentOption.CHOICES), initial=sched.PrepaymentOption.REDUCE_PAYMENT
     )
     token = forms.CharField(widget=forms.HiddenInput, required=False)

@@ -6,6 +6,7 @@ from django.db.models import CharField, DateField, F, IntegerField, Q, Sum, Valu
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from jikuai.core.labels import pick
 from lifestyle.models import Benefit, Merchant, PointsAccount, PointsDebit, PointsLot, Voucher
 
 
@@ -91,10 +92,10 @@ def history_rows(rows) -> list[dict]:
                 "at": at,
                 "points": points,
                 "kind": kind,
-                "kind_label": kinds.get(kind, kind).split(" ")[0],
+                "kind_label": pick(kinds.get(kind, kind)),
                 "reason": reason,
                 "status": status,
-                "status_label": statuses.get(status, "").split(" ")[0] if status else "",
+                "status_label": pick(statuses.get(status, "")) if status else "",
                 "expires_on": expires_on,
                 "rule_code": rule_key,
                 "merchant": merchants.get(voucher_id, ""),

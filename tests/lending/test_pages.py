@@ -69,6 +69,27 @@ def test_loan_pages_need_a_customer_and_show_only_their_loans(client, logged_in,
         assert logged_in.get(reverse(f"lending:{name}", args=[other.pk])).status_code == 404
 
 
+def test_loan_pages_and_calculator_speak_one_language(client, logged_in, customer):
+    """Bilingual choice labels ("等额本息 equal installment") show only the current language's half, and the
+    chart's legend and tooltips follow the language too."""
+    loan = make_loan(customer=customer, value_date=dt.date(2026, 1, 15))
+    pages = [reverse("lending:list"), reverse("lending:detail", args=[loan.pk])]
+    calculator = reverse("lending:calculator")
+    query = {"method": "equal_principal", "principal": "1000", "annual_rate": "6", "months": "3", "start": "2026-01-31"}
+    chinese = "".join(logged_in.get(path).content.decode() for path in pages)
+    chinese += logged_in.get(calculator, query).content.decode()
+    assert "等额本息" in chinese and "equal installment" not in chinese
+    assert "正常还款中" in chinese and ">active<" not in chinese.replace(" ", "")
+    assert "剩余本金</text>" in chinese and "第1期 本金" in chinese
+    assert '<option value="bullet">利随本清</option>' in chinese
+    logged_in.cookies["django_language"] = "en"
+    english = "".join(logged_in.get(path).content.decode() for path in pages)
+    english += logged_in.get(calculator, query).content.decode()
+    assert "equal installment" in english and "等额本息" not in english and "正常还款中" not in english
+    assert "Outstanding principal</text>" in english and "Installment 1 principal" in english
+    assert '<option value="bullet">bullet</option>' in english and "利随本清" not in english
+
+
 def _token(html):
     return re.search(r'name="token" value="([^"]+)"', html).group(1)
 
