@@ -18,6 +18,8 @@ urlpatterns = [
     path("", include("jikuai.web.urls")),
 ]
 
+handler404 = "jikuai.web.views.not_found"
+
 if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 

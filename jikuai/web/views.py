@@ -68,6 +68,15 @@ def _broker():
     return {"mode": "redis"}
 
 
+def not_found(request, exception=None):
+    """404: integrators under /api/ get the API's JSON error shape; people get the site's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "接口不存在 / no such endpoint"}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
 @require_GET
 @never_cache
 def healthz(request):

@@ -132,7 +132,8 @@ def test_claim_next_on_an_empty_queue(client, world):
 
 def test_workbench_needs_a_review_role(client, world):
     client.force_login(world.account_manager.user)
-    assert client.get(WORKBENCH).status_code == 403
+    refused = client.get(WORKBENCH)
+    assert refused.status_code == 403 and "无权访问" in refused.content.decode()  # the site's page, not a bare one
     client.logout()
     assert client.get(WORKBENCH).status_code == 302  # to the staff login
 

@@ -35,6 +35,19 @@ def test_home_page_in_chinese_by_default(client):
     assert not re.search(r'(src|href)="https?://', html)
 
 
+def test_error_pages_are_the_sites_own_and_the_api_answers_json(client, rf):
+    from django.views.defaults import server_error
+
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and "页面不存在" in page.content.decode() and "返回首页" in page.content.decode()
+    client.cookies["django_language"] = "en"
+    assert "返回首页" not in client.get("/no-such-page/").content.decode()
+    api = client.get("/api/v1/no-such-endpoint")
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
+    failed = server_error(rf.get("/loans/"))  # rendered without a request context: must not fail itself
+    assert failed.status_code == 500 and "系统繁忙" in failed.content.decode() and "请勿重复操作" in failed.content.decode()
+
+
 def test_healthz_still_answers_json(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["checks"]["database"]["ok"]
