@@ -44,8 +44,11 @@ def test_error_pages_are_the_sites_own_and_the_api_answers_json(client, rf):
     assert "返回首页" not in client.get("/no-such-page/").content.decode()
     api = client.get("/api/v1/no-such-endpoint")
     assert api.status_code == 404 and api.json()["code"] == "not_found"
-    failed = server_error(rf.get("/loans/"))  # rendered without a request context: must not fail itself
+    with translation.override("zh-hans"):
+        failed = server_error(rf.get("/loans/"))  # rendered without a request context: must not fail itself
     assert failed.status_code == 500 and "系统繁忙" in failed.content.decode() and "请勿重复操作" in failed.content.decode()
+    with translation.override("en"):
+        assert "do not repeat" in server_error(rf.get("/loans/")).content.decode()
 
 
 def test_healthz_still_answers_json(client):
