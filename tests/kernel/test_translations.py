@@ -219,7 +219,7 @@ def test_calculator_switches_to_english_and_back(client):
     assert '<html lang="en">' in html
     for text in ("Loan calculator", "Repayment method", "Loan amount (yuan)", "Total interest", "Total repayment"):
         assert text in html
-    assert "8606.64" in html  # the same numbers, only the words change
+    assert "8,606.64" in html  # the same numbers, only the words change
     assert not HAN.search(main_text(html)), HAN.findall(main_text(html))
     client.post(reverse("set_language"), {"language": "zh-hans", "next": url})
     assert "贷款计算器" in client.get(url).content.decode()

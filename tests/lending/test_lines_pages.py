@@ -38,7 +38,7 @@ def test_my_lines_show_balances_validity_and_state(logged_in, customer):
     other = open_line(amount="90000")
     html = logged_in.get(reverse("lending:line_list")).content.decode()
     assert line.line_no in html and other.line_no not in html
-    assert "50000.00" in html and "2026-03-16" in html and "2027-03-15" in html and "有效" in html
+    assert "50,000.00" in html and "2026-03-16" in html and "2027-03-15" in html and "有效" in html
     assert reverse("lending:drawdown_new", args=[line.pk]) in html
     CreditLine.objects.filter(pk=line.pk).update(state="frozen")
     html = logged_in.get(reverse("lending:line_list")).content.decode()

@@ -45,7 +45,7 @@ def test_calculator_is_public_and_agrees_with_the_schedule_engine(client):
         },
     ).content.decode()
     assert "<svg" in html and "<rect" in html and "<polyline" in html  # chart drawn on the server
-    assert "8606.64" in html and "3279.73" in html and "6.00%" in html
+    assert "8,606.64" in html and "3,279.73" in html and "6.00%" in html
     assert "2026-02-28" in html and "2026-03-31" in html
     assert "<script" not in html.split("</header>")[1]  # no JavaScript needed for the result
     bad = client.get(
@@ -106,7 +106,7 @@ def test_repay_through_the_local_adapter_with_a_one_time_token(logged_in, custom
     again = logged_in.post(reverse("lending:repay", args=[loan.pk]), {"token": token, "amount": "8606.64"})
     assert again.status_code == 302 and Repayment.objects.filter(loan=loan).count() == 1  # double submit does nothing
     history = logged_in.get(reverse("lending:repayments", args=[loan.pk])).content.decode()
-    assert "8606.64" in history
+    assert "8,606.64" in history
     # an overpayment is refused with a clear message and nothing is posted
     page = logged_in.get(reverse("lending:repay", args=[loan.pk])).content.decode()
     refused = logged_in.post(

@@ -169,3 +169,17 @@ def test_unknown_mobile_code_request_in_english(client):
     switch_to_english(client)
     html = client.post(reverse("web:otp_login"), {"mobile": new_mobile(), "action": "send"}).content.decode()
     assert "If this mobile number has an online account, a code has been sent" in html
+
+
+def test_money_filter_groups_thousands_and_rounds_like_the_ledger():
+    from decimal import Decimal
+
+    from django.template import Context, Template
+
+    def render(value, arg=""):
+        return Template("{{ v|money" + arg + " }}").render(Context({"v": value}))
+
+    assert render(Decimal("8606.64")) == "8,606.64" and render(Decimal("1234567.005")) == "1,234,567.01"
+    assert render(Decimal("999.994")) == "999.99" and render(Decimal("0")) == "0.00"
+    assert render(Decimal("800000.00"), ":0") == "800,000" and render(Decimal("-1500.5")) == "-1,500.50"
+    assert render(None) == "" and render("") == "" and render("n/a") == "n/a"
