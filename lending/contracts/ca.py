@@ -98,13 +98,19 @@ def _safe_code(code: str) -> str:
     return cleaned
 
 
-def _write_once(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` unless it exists; the first writer wins (link of a private temp file)."""
+def _private_tmp(path: Path, data: bytes) -> Path:
+    """``data`` in a new 0600 temp file beside ``path`` (in a 0700 folder), to be linked or renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     tmp.write_bytes(data)
     os.chmod(tmp, 0o600)
+    return tmp
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` unless it exists; the first writer wins (link of a private temp file)."""
+    tmp = _private_tmp(path, data)
     try:
         os.link(tmp, path)
     except FileExistsError:
@@ -291,11 +297,7 @@ def _read_revoked() -> dict:
 
 def _replace(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (private temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.write_bytes(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    os.replace(_private_tmp(path, data), path)
 
 
 def _issue_crl(revoked: dict) -> None:

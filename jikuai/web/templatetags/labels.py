@@ -1,8 +1,9 @@
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import template
 
 from jikuai.core.labels import pick
+from jikuai.core.money import round_to
 
 register = template.Library()
 
@@ -16,14 +17,13 @@ def lang_label(value) -> str:
 @register.filter(name="money")
 def money(value, places=2) -> str:
     """``{{ amount|money }}`` → ``30,000.00``; ``{{ amount|money:0 }}`` → ``800,000``: amounts in yuan with
-    thousands separators, as bank statements print them. Rounded half up (ROUND_HALF_UP), like the ledger;
-    empty for None or "" and the value unchanged when it is not a number."""
+    thousands separators, as bank statements print them, rounded half up by the money helpers; empty for
+    None or "" and the value unchanged when it is not a number."""
     if value is None or value == "":
         return ""
     try:
-        amount = Decimal(str(value))
         places = int(places)
-    except (InvalidOperation, ValueError, TypeError):
+        amount = round_to(Decimal(str(value)) if isinstance(value, float) else value, places)  # floats: display only
+    except (ValueError, TypeError):
         return str(value)
-    quantum = Decimal(1).scaleb(-places)
-    return f"{amount.quantize(quantum, rounding=ROUND_HALF_UP):,.{places}f}"
+    return f"{amount:,.{places}f}"
