@@ -11,6 +11,11 @@ class LendingConfig(AppConfig):
 
         register_providers()  # internal data for the rule flow (overdue, debt, DPD, white-list limit)
 
+        from jikuai.core import refmemo
+        from lending.models import Product
+
+        refmemo.watch(Product)  # products on sale are memoised (selectors_origination.product_on_sale)
+
         loans_view = {
             "lending.loan": "v",
             "lending.installment": "v",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError
 
+from jikuai.core import refmemo
 from jikuai.core.exceptions import ApplicationError
 from jikuai.customers.models import Customer
 from jikuai.org.models import Institution, Staff
@@ -65,6 +66,7 @@ def seed_demo_lines() -> dict:
     if product.kind != "line" or not product.revolving:
         # 吉农快贷 is the revolving credit-line product of the case
         Product.objects.filter(pk=product.pk).update(kind="line", revolving=True)
+        refmemo.changed()  # update() sends no signal: renew the memo of products on sale
         product.refresh_from_db()
     counts = {"lines": 0, "drawdowns": 0, "frozen": 0}
     for institution in Institution.objects.filter(code__in=DEMO_INSTITUTIONS).order_by("code"):

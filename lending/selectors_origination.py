@@ -3,6 +3,7 @@ integrator's institution."""
 
 from django.db.models import Q, QuerySet
 
+from jikuai.core import refmemo
 from jikuai.org.scoping import scope_queryset
 from lending.models import LoanApplication, Product, ProductStatus
 
@@ -23,10 +24,19 @@ def product_list_for_institution(institution_id: int, *, channel: str | None = N
 
 
 def product_on_sale(institution_id: int, code: str) -> Product | None:
-    """The product with ``code`` (unique) on sale to the institution: its own or the union's shared one."""
-    return Product.objects.filter(
-        Q(institution__isnull=True) | Q(institution_id=institution_id), code=code, status=ProductStatus.ACTIVE, is_active=True
-    ).first()
+    """The product with ``code`` (unique) on sale to the institution: its own or the union's shared one.
+    Remembered per process under the reference generation (``jikuai.core.refmemo``; products are watched):
+    the instance is shared, callers do not change it."""
+
+    def load():
+        return Product.objects.filter(
+            Q(institution__isnull=True) | Q(institution_id=institution_id),
+            code=code,
+            status=ProductStatus.ACTIVE,
+            is_active=True,
+        ).first()
+
+    return refmemo.memoized("product-on-sale", (institution_id, code), load, keep_none=False)
 
 
 def product_get_for_customer(customer, code: str, *, channel: str = "web") -> Product | None:

@@ -17,8 +17,8 @@ def sms_outbox(_sms_outbox):
 
 @pytest.fixture(autouse=True)
 def _rule_configuration_memo():
-    """Each test starts without this process's memo of the rule configuration (riskrules.config_cache):
-    a test's rolled-back configuration never reaches the next test."""
+    """Each test starts without this process's memo of reference data (jikuai.core.refmemo: rule
+    configuration, products on sale, integrator clients): a test's rolled-back data never reaches the next."""
     from riskrules.services import decisions
 
     decisions.clear_caches()

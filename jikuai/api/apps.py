@@ -8,3 +8,8 @@ class ApiConfig(AppConfig):
 
     def ready(self):
         from jikuai.api import schema  # noqa: F401 (registers the OpenAPI auth extension)
+        from jikuai.api.models import IntegratorClient
+        from jikuai.core import refmemo
+        from jikuai.org.models import Institution
+
+        refmemo.watch(IntegratorClient, Institution)  # the signed-request authentication memoises them

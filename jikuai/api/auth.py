@@ -18,6 +18,7 @@ from rest_framework.permissions import BasePermission
 
 from jikuai.api import signing
 from jikuai.api.models import ApiNonce, IntegratorClient
+from jikuai.core import refmemo
 from jikuai.core.crypto import constant_time_equals
 
 
@@ -51,6 +52,17 @@ def _remember_nonce(client: IntegratorClient, nonce: str) -> bool:
     return True
 
 
+def _client(app_id: str) -> IntegratorClient | None:
+    """The client with its institution, remembered per process under the reference generation (clients and
+    institutions are watched: a deactivation or a new secret is seen by the next request). Unknown app ids
+    are not remembered."""
+
+    def load():
+        return IntegratorClient.objects.select_related("institution").filter(app_id=app_id).first()
+
+    return refmemo.memoized("integrator-client", app_id, load, keep_none=False)
+
+
 class SignatureAuthentication(BaseAuthentication):
     www_authenticate_realm = "jikuai"
 
@@ -65,7 +77,7 @@ class SignatureAuthentication(BaseAuthentication):
         signature = meta.get("HTTP_X_SIGNATURE", "")
         if not (app_id and timestamp and nonce and signature):
             raise SignatureFailed("signature_missing", "缺少签名头", "missing X-App-Id/X-Timestamp/X-Nonce/X-Signature")
-        client = IntegratorClient.objects.select_related("institution").filter(app_id=app_id).first()
+        client = _client(app_id)
         if client is None:
             raise SignatureFailed("unknown_client", "接入方不存在", "unknown app id")
         if not client.is_active or not client.institution.is_active:

@@ -5,6 +5,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from jikuai.core import refmemo
 from jikuai.core.models import BusinessDate, CalendarDay
 
 
@@ -52,6 +53,13 @@ def add_working_days(day: dt.date, count: int) -> dt.date:
 
 
 def get_business_date() -> dt.date:
+    """The bank's business date (会计日期), remembered per process under the reference generation
+    (``jikuai.core.refmemo``): setting or advancing it commits a new generation, so the next request of
+    every worker reads the new date; a close in progress reads its own uncommitted change directly."""
+    return refmemo.memoized("business-date", None, _business_date_from_db)
+
+
+def _business_date_from_db() -> dt.date:
     row = BusinessDate.objects.filter(singleton=True).only("current").first()
     if row is None:
         row, _ = BusinessDate.objects.get_or_create(singleton=True, defaults={"current": timezone.localdate()})

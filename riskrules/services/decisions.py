@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from jikuai.core import refmemo
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound
 from jikuai.core.workdays import get_business_date
 from riskrules import config_cache, engine
@@ -44,8 +45,7 @@ def reason_texts(codes=()) -> dict[str, str]:
 
 def clear_caches() -> None:
     """Forget this process's memo of the rule configuration (tests; the generation does it in production)."""
-    config_cache.clear()
-    config_cache._state.dirty = False
+    refmemo.reset()
 
 
 def challenger_bucket(salt: str, subject: Subject) -> int:

@@ -68,3 +68,28 @@ def test_job_run_resumes_and_does_not_repeat():
     _, work = job_run_start(job="test.job", business_date=day)
     assert not work
     assert JobRun.objects.filter(job="test.job").count() == 1
+
+
+def test_the_business_date_is_remembered_and_every_change_is_seen_at_once(django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jikuai.core import refmemo
+    from jikuai.core.models import BusinessDate
+    from jikuai.core.workdays import business_date_advance, business_date_set, get_business_date
+
+    with django_capture_on_commit_callbacks(execute=True):
+        business_date_set(day=dt.date(2026, 3, 2))
+    assert get_business_date() == dt.date(2026, 3, 2)
+    with CaptureQueriesContext(connection) as queries:
+        assert get_business_date() == dt.date(2026, 3, 2)
+    assert not [q for q in queries.captured_queries if "core_businessdate" in q["sql"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert business_date_advance(expected=dt.date(2026, 3, 2)) == dt.date(2026, 3, 3)
+    assert get_business_date() == dt.date(2026, 3, 3)
+    # another process's close (no signal here) is seen once its generation is committed
+    BusinessDate.objects.filter(singleton=True).update(current=dt.date(2026, 3, 4))
+    assert get_business_date() == dt.date(2026, 3, 3)
+    cache.set(refmemo.GENERATION_KEY, "a-close-elsewhere", None)
+    assert get_business_date() == dt.date(2026, 3, 4)

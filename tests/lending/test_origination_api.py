@@ -213,3 +213,16 @@ def test_a_second_open_application_is_refused_by_the_index_and_its_decision_roll
     assert "already exists" in response.json()["detail"]
     assert LoanApplication.objects.filter(customer=customer).count() == 1
     assert DecisionRecord.objects.count() == decisions_before
+
+
+def test_a_product_suspended_after_it_was_remembered_is_refused_on_the_next_call(api, products, branch):
+    first = applicant(branch=branch)
+    assert api.post("/api/v1/applications", body(first), key="m-1").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert api.post("/api/v1/applications", body(applicant(branch=branch)), key="m-2").status_code == 201
+    assert not any('FROM "lending_product"' in q["sql"] for q in queries.captured_queries)  # remembered
+    product = products["ydd"]
+    product.status = "suspended"
+    product_save(product=product)
+    response = api.post("/api/v1/applications", body(applicant(branch=branch)), key="m-3")
+    assert response.status_code == 404 and response.json()["code"] == "product_not_found"

@@ -28,6 +28,7 @@ def _percent() -> int:
 
 def test_repeat_decisions_read_no_configuration():
     customer = farmer_customer()
+    decisions.clear_caches()  # creating the customer's institution (a watched model) bypasses the memo until it commits
     subject = Subject("application", "MEMO-1", customer_id=customer.pk)
     with CaptureQueriesContext(connection) as first:
         facade.decide("jnkd_credit", subject, jnkd_inputs())
