@@ -4,9 +4,11 @@ from django.utils.translation import get_language
 
 
 def pick(label) -> str:
-    """``"已签署 signed"`` → ``"已签署"`` in Chinese, ``"signed"`` in English; other labels unchanged."""
+    """``"已签署 signed"`` → ``"已签署"`` in Chinese, ``"Signed"`` in English (first letter capitalised, as a label on a page); other labels unchanged."""
     text = str(label or "")
     chinese, _, english = text.partition(" ")
     if not english or not any("\u4e00" <= ch <= "\u9fff" for ch in chinese):
         return text
-    return english if (get_language() or "").startswith("en") else chinese
+    if (get_language() or "").startswith("en"):
+        return english[:1].upper() + english[1:]  # labels stand alone on a page: "Active", "Equal installment"
+    return chinese

@@ -1,4 +1,4 @@
-"""Bilingual choice labels show the current language's half."""
+"""Bilingual choice labels show the current language's half (the English half capitalised, as a label)."""
 
 from django.template import Context, Template
 from django.utils import translation
@@ -11,8 +11,8 @@ def test_pick_takes_the_half_of_the_current_language():
         assert pick("已签署 signed") == "已签署"
         assert pick("待签署 awaiting signature") == "待签署"
     with translation.override("en"):
-        assert pick("已签署 signed") == "signed"
-        assert pick("待签署 awaiting signature") == "awaiting signature"
+        assert pick("已签署 signed") == "Signed"
+        assert pick("待签署 awaiting signature") == "Awaiting signature"
 
 
 def test_labels_that_are_not_bilingual_are_left_alone():
@@ -23,6 +23,6 @@ def test_labels_that_are_not_bilingual_are_left_alone():
 def test_template_filter():
     template = Template("{% load labels %}{{ label|lang_label }}")
     with translation.override("en"):
-        assert template.render(Context({"label": "已放款 disbursed"})) == "disbursed"
+        assert template.render(Context({"label": "已放款 disbursed"})) == "Disbursed"
     with translation.override("zh-hans"):
         assert template.render(Context({"label": "已放款 disbursed"})) == "已放款"

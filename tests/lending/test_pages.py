@@ -85,9 +85,9 @@ def test_loan_pages_and_calculator_speak_one_language(client, logged_in, custome
     logged_in.cookies["django_language"] = "en"
     english = "".join(logged_in.get(path).content.decode() for path in pages)
     english += logged_in.get(calculator, query).content.decode()
-    assert "equal installment" in english and "等额本息" not in english and "正常还款中" not in english
+    assert "Equal installment" in english and "等额本息" not in english and "正常还款中" not in english
     assert "Outstanding principal</text>" in english and "Installment 1 principal" in english
-    assert '<option value="bullet">bullet</option>' in english and "利随本清" not in english
+    assert '<option value="bullet">Bullet</option>' in english and "利随本清" not in english
 
 
 def _token(html):

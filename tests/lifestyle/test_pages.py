@@ -57,7 +57,7 @@ def test_home_checkin_and_points_history(client, customer):
     assert "获得 · 有效" in history and "active" not in history and "· checkin" not in history  # no internal rule code
     client.cookies["django_language"] = "en"
     english = client.get("/life/points/").content.decode()
-    assert "earn · active" in english and "获得" not in english
+    assert "Earn · Active" in english and "获得" not in english
 
 
 def test_redeem_through_the_mall_and_show_a_refreshing_qr(client, customer, benefit):
