@@ -96,7 +96,18 @@ class ProductAdmin(ReadOnlyFinancialAdminMixin, ModelAdmin):
         (
             "产品 product",
             {
-                "fields": ["code", "name", "institution", "segment", "description", "status", "version", "is_active"],
+                "fields": [
+                    "code",
+                    "name",
+                    "name_en",
+                    "institution",
+                    "segment",
+                    "description",
+                    "description_en",
+                    "status",
+                    "version",
+                    "is_active",
+                ],
                 "description": "法人行社留空 = 全省各行社均可销售。状态通过列表页操作变更；在售产品修改条款会生成新版本，只影响之后的新申请。",
             },
         ),

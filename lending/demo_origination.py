@@ -152,6 +152,48 @@ PRODUCT_SPECS = [
         documents=("id_card_front", "id_card_back", "selfie", "business_licence"),
     ),
 ]
+# English names and descriptions, shown on English pages (presentation only: not product terms)
+PRODUCT_ENGLISH = {
+    "jnkd": (
+        "Jinong Quick Loan",
+        "A revolving credit line for farming households on a village's whole-village credit list: the limit is "
+        "the pre-approved amount set by the village appraisal (up to 300,000 yuan), valid for three years, "
+        "borrow and repay at any time; interest monthly with principal at maturity, equal installments, or "
+        "principal and interest together at maturity.",
+    ),
+    "tsd": (
+        "Angel Loan",
+        "A start-up credit loan for young entrepreneurs aged 18–45 and people returning home to start a "
+        "business (individual businesses, micro-business owners, returning farmers). No minimum years in "
+        "business; up to 300,000 yuan, 20 times the monthly income; interest monthly with principal at "
+        "maturity is available.",
+    ),
+    "gxd": (
+        "Public Salary Loan",
+        "A credit loan for staff of government bodies and public institutions: up to 800,000 yuan, 24 times "
+        "the monthly income, for up to 5 years.",
+    ),
+    "jld": (
+        "Gold Collar Loan",
+        "A credit loan for employees of listed companies and other quality enterprises: up to 500,000 yuan, "
+        "20 times the monthly income.",
+    ),
+    "xyd": (
+        "Credit Easy Loan",
+        "A revolving business credit line for individual businesses and micro-business owners trading for "
+        "at least a year with good tax and credit records: up to 1,000,000 yuan, valid for one year.",
+    ),
+    "ydd": (
+        "Gardener Loan",
+        "A credit loan for serving teachers: up to 500,000 yuan, 24 times the monthly income, for up to 5 years.",
+    ),
+    "jwkd": (
+        "Jiwei Quick Loan",
+        "An online revolving credit line for micro businesses: up to 300,000 yuan, valid for one year, 20 "
+        "times the monthly income.",
+    ),
+}
+
 # floor of the product rate range: below every 1-year LPR + spread the pricing rules can produce
 MIN_RATE = Decimal("0.0250")
 
@@ -182,6 +224,7 @@ def _apply_spec(product: Product, spec: ProductSpec) -> None:
     product.approval_tiers = [dict(t) for t in spec.tiers]
     product.application_validity_days = 30
     product.description = spec.description
+    product.name_en, product.description_en = PRODUCT_ENGLISH.get(spec.code, ("", ""))
 
 
 def seed_products() -> dict[str, Product]:

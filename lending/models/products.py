@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import get_language
 from simple_history.models import HistoricalRecords
 
 from jikuai.org import roles
@@ -76,6 +77,9 @@ class Product(models.Model):
 
     code = models.CharField("产品代码 code", max_length=30, unique=True)
     name = models.CharField("产品名称 name", max_length=100)
+    name_en = models.CharField(
+        "英文名称 English name", max_length=100, blank=True, default="", help_text="英文页面显示；留空则显示中文名称"
+    )
     institution = models.ForeignKey(
         Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="loan_products", verbose_name="法人行社"
     )
@@ -120,6 +124,9 @@ class Product(models.Model):
     version = models.PositiveIntegerField("版本 version", default=1)
     segment = models.CharField("客群 segment", max_length=20, choices=Segment.choices, blank=True, default="")
     description = models.TextField("产品说明 description", blank=True, default="")
+    description_en = models.TextField(
+        "英文说明 English description", blank=True, default="", help_text="英文页面显示；留空则显示中文说明"
+    )
     kind = models.CharField("授信方式 kind", max_length=10, choices=ProductKind.choices, default=ProductKind.LOAN)
     revolving = models.BooleanField("循环额度 revolving", default=False)
     line_validity_months = models.PositiveSmallIntegerField("额度有效期(月) line validity", default=12)
@@ -140,6 +147,16 @@ class Product(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
+    @property
+    def display_name(self) -> str:
+        """The name in the page's language: the English name on English pages when one is set (presentation
+        only: it is not one of the product's terms and a change does not make a new version)."""
+        return self.name_en if self.name_en and _english() else self.name
+
+    @property
+    def display_description(self) -> str:
+        return self.description_en if self.description_en and _english() else self.description
+
     class Meta:
         verbose_name = "贷款产品 loan product"
         verbose_name_plural = "贷款产品 loan products"
@@ -159,3 +176,7 @@ class Product(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+
+def _english() -> bool:
+    return (get_language() or "").startswith("en")

@@ -123,6 +123,7 @@ def test_products_are_scoped_to_the_institution(api, products, branch):
     assert "tsd" in codes and "jld" not in codes and len(codes) == 6
     jnkd = next(p for p in response.json()["results"] if p["code"] == "jnkd")
     assert jnkd["kind"] == "line" and jnkd["revolving"] is True and jnkd["max_amount"] == "300000.00"
+    assert jnkd["name"] == "吉农快贷" and jnkd["name_en"] == "Jinong Quick Loan" and jnkd["description_en"]
     assert len(queries) < 12
 
 

@@ -260,3 +260,41 @@ def test_the_credit_report_authorisation_is_asked_once_and_recorded(client, prod
     assert app.state == "approved" and "NO_CREDIT_CONSENT" not in [code for code, _ in app.reasons]
     LoanApplication.objects.filter(pk=app.pk).update(state="cancelled")
     assert "征信查询授权" not in client.get(reverse("lending:apply", args=["ydd"])).content.decode()  # on file now
+
+
+def test_english_pages_name_and_describe_products_in_english(client, products, branch):
+    customer = applicant(branch=branch, occupation="teacher", password=PASSWORD)
+    login(client, customer)
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("lending:products")).content.decode()
+    assert "Gardener Loan" in page and "Jinong Quick Loan" in page and "园丁贷" not in page
+    assert "A credit loan for serving teachers" in page and "面向在职教师" not in page
+    detail = client.get(reverse("lending:product", args=["ydd"])).content.decode()
+    assert "Gardener Loan" in detail and "园丁贷" not in detail
+    assert apply(client, "ydd", purpose="decoration").status_code == 302
+    mine = client.get(reverse("lending:applications")).content.decode()
+    assert "Gardener Loan" in mine and "园丁贷" not in mine
+    client.cookies["django_language"] = "zh-hans"
+    assert "园丁贷" in client.get(reverse("lending:products")).content.decode()
+
+
+def test_a_product_without_an_english_name_keeps_its_chinese_name_and_the_name_is_no_new_version(client, products, branch):
+    from lending.demo_origination import seed_products
+    from lending.models import Product
+    from lending.services.products import product_save
+
+    product = Product.objects.get(code="ydd")
+    version = product.version
+    product.name_en = ""
+    product.description_en = ""
+    product_save(product=product)
+    product.refresh_from_db()
+    assert product.version == version  # presentation, not a term of the product
+    customer = applicant(branch=branch, occupation="teacher", password=PASSWORD)
+    login(client, customer)
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("lending:products")).content.decode()
+    assert "园丁贷" in page and "面向在职教师" in page and "Jinong Quick Loan" in page
+    seed_products()  # the seed restores the English name, again without a new version
+    product.refresh_from_db()
+    assert product.name_en == "Gardener Loan" and product.version == version
