@@ -5,6 +5,7 @@
 * ``lending.repayment_received`` / ``lending.repayment_reversed`` — a revolving line gets back the
   principal repaid (or gives it back after a reversal): the service recomputes the target from the
   loan's state, so a repeated, late or out-of-order event changes nothing twice.
+* ``lending.drawdown_disbursed`` — the drawdown's 借款借据 is generated and sealed by the institution.
 """
 
 from jikuai.core.bus import BusEvent, subscribe
@@ -29,3 +30,11 @@ def restore_on_repayment(event: BusEvent) -> None:
 @subscribe("lending.repayment_reversed", name="lending.lines.restore_on_reversal")
 def restore_on_reversal(event: BusEvent) -> None:
     lines.credit_line_restore_sync(loan_id=event.payload["loan_id"])
+
+
+@subscribe("lending.drawdown_disbursed", name="lending.lines.drawdown_receipt")
+def drawdown_receipt(event: BusEvent) -> None:
+    """借款借据: sealed once the money is out (idempotent: one receipt per drawdown)."""
+    from lending.contracts.services import receipt_issue_for_drawdown
+
+    receipt_issue_for_drawdown(drawdown_id=event.payload["drawdown_id"])

@@ -17,6 +17,7 @@ from jikuai.core.workdays import get_business_date
 from jikuai.web.decorators import customer_required
 from lending import charts, corebanking, documents, selectors
 from lending import schedule as sched
+from lending.contracts.services import receipt_for_loan
 from lending.forms import CalculatorForm, PrepayForm, RepayForm
 from lending.models import LoanState, Repayment
 from lending.services import prepayment_quote, repayment_record
@@ -94,6 +95,7 @@ def loan_detail(request, loan_id: int):
             "installments": installments,
             "chart": charts.schedule_svg(rows, title=_("还款计划图")),
             "business_date": get_business_date(),
+            "receipt": receipt_for_loan(loan),
         },
     )
 

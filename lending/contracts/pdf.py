@@ -35,6 +35,11 @@ EMBEDDED_FONT = "JikuaiContractSans"
 METHOD_LABELS = {
     "sms_otp": "短信验证码（一次性，验证通过即作废）",
     "demo": "演示数据（未经客户确认，仅用于演示环境）",
+    "drawdown": "客户在线确认支用（授信额度合同项下，支用时已展示金额、期限、利率与还款计划）",
+}
+EVIDENCE_INTROS = {
+    "drawdown": "借款人在授信额度合同项下在线确认支用本笔借款，贷款人已按借款人指令放款。以下为支用确认证据；"
+    "借据文本摘要为本页之前全部内容的 SHA-256 值。",
 }
 CID_FONT = "STSong-Light"
 
@@ -371,6 +376,51 @@ def contract_pdf(*, terms: dict, borrower: Borrower) -> bytes:
     return builder(terms=terms, borrower=borrower)
 
 
+def drawdown_receipt_pdf(*, terms: dict, borrower: Borrower) -> bytes:
+    """借款借据: the voucher of one drawdown under a credit line agreement — amount, rate, dates, schedule."""
+    st = _styles()
+    amount = Decimal(terms["amount"])
+    institution = terms["institution"]
+    rows = [
+        ["借据编号", terms["contract_no"]],
+        ["授信额度合同编号", terms.get("line_contract_no") or "—"],
+        ["借款合同号（贷款账号）", terms["loan_contract_no"]],
+        ["支用编号", terms["drawdown_no"]],
+        ["贷款人", Paragraph(_esc(institution["name"]), st["cell"])],
+        ["经办网点", Paragraph(_esc(terms.get("branch") or "—"), st["cell"])],
+        ["借款人", borrower.name],
+        ["身份证号码", borrower.id_number],
+        ["贷款产品", Paragraph(_esc(terms["product"]["name"]), st["cell"])],
+        ["借款金额", Paragraph(f"人民币（大写）{amount_in_chinese(amount)}　（小写）¥{_money(amount)}", st["cell"])],
+        ["年利率（单利）", terms["annual_rate_percent"]],
+        ["年化利率（APR）", f"{terms['apr']}%" if terms.get("apr") else "—"],
+        ["逾期罚息利率", f"{terms['penalty_rate_percent']}（在借款利率基础上加收 {terms['penalty_markup_percent']}）"],
+        ["借款期限", f"{terms['term_months']} 个月"],
+        ["起息日（放款日）", _date(terms["value_date"])],
+        ["到期日", _date(terms["maturity_date"])],
+        ["还款方式", terms["method_label"]],
+        ["支用渠道", terms.get("channel_label") or "—"],
+    ]
+    story = [
+        Paragraph("借款借据", st["title"]),
+        Paragraph(f"借据编号：{_esc(terms['contract_no'])}", st["subtitle"]),
+        _table(rows, [45 * mm, 125 * mm], header=False),
+        Spacer(1, 3 * mm),
+        Paragraph("还款计划（单位：元）", st["h"]),
+        *_schedule_table(terms, st),
+        Spacer(1, 3 * mm),
+        Paragraph(
+            f"本借据是编号为 {_esc(terms.get('line_contract_no') or '—')} 的《授信额度合同》项下的借款凭证，"
+            "是该合同不可分割的组成部分，与该合同具有同等法律效力；本借据未约定的事项按该合同执行。"
+            "借款人按上述还款计划按期归还本息，逾期部分自逾期之日起按逾期罚息利率计收罚息。",
+            st["p"],
+        ),
+        Spacer(1, 4 * mm),
+        Paragraph(f"贷款人（电子签章）：{_esc(institution['name'])}", st["p"]),
+    ]
+    return _build(story, title=f"借款借据 {terms['contract_no']}", author=institution["name"], contract_no=terms["contract_no"])
+
+
 def evidence_page_pdf(*, contract_no: str, institution_name: str, evidence: dict) -> bytes:
     """签署确认页: the customer's confirmation evidence, appended to the contract before it is signed."""
     st = _styles()
@@ -390,8 +440,11 @@ def evidence_page_pdf(*, contract_no: str, institution_name: str, evidence: dict
         Paragraph(f"合同编号：{_esc(contract_no)}", st["subtitle"]),
         Spacer(1, 4 * mm),
         Paragraph(
-            "借款人已在线阅读本合同全文，并通过向其本人手机号发送的短信验证码确认签署。以下为确认证据；"
-            "合同文本摘要为借款人确认时所阅读合同文件（本页之前的全部内容）的 SHA-256 值。",
+            EVIDENCE_INTROS.get(
+                evidence.get("method", ""),
+                "借款人已在线阅读本合同全文，并通过向其本人手机号发送的短信验证码确认签署。以下为确认证据；"
+                "合同文本摘要为借款人确认时所阅读合同文件（本页之前的全部内容）的 SHA-256 值。",
+            ),
             st["p"],
         ),
         Spacer(1, 3 * mm),

@@ -60,6 +60,8 @@ __all__ = [
     "contract_send_code",
     "contract_sign",
     "contract_verify",
+    "receipt_for_loan",
+    "receipt_issue_for_drawdown",
 ]
 
 
@@ -99,6 +101,11 @@ def contract_get_for_customer(customer: Customer, contract_id: int) -> Contract 
 def contract_get_for_application(application_id: int) -> Contract | None:
     """The current (not void) contract of an application, for the origination pages and services."""
     return Contract.objects.filter(application_id=application_id).exclude(state=ContractState.VOID).order_by("-id").first()
+
+
+def receipt_for_loan(loan) -> Contract | None:
+    """The 借款借据 of a loan drawn on a credit line (None for other loans, or before it is issued)."""
+    return Contract.objects.filter(drawdown__loan_id=loan.pk, kind=ContractKind.RECEIPT, customer_id=loan.customer_id).first()
 
 
 def contract_list_for_institution(institution_id: int) -> QuerySet:
@@ -426,6 +433,144 @@ def _seal_confirmed(contract: Contract, customer: Customer, *, method: str, ip_a
         )
     logger.info("contract signed contract=%s customer=%s level=%s", locked.pk, customer.pk, signed.level)
     return locked
+
+
+# --- drawdown receipts (借款借据) ------------------------------------------------------------------------
+
+
+def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
+    """The 借款借据 of a disbursed drawdown: the voucher of the loan under the line agreement (amount, rates,
+    value and maturity dates, the loan's own schedule), with the drawdown confirmation as evidence, sealed by
+    the institution (PAdES) at once — the customer confirmed the drawdown on the page and signed the line
+    agreement before; no second code is asked.
+
+    Idempotent (one receipt per drawdown; the bus may deliver twice). None while the drawdown is not
+    disbursed. Called by the ``lending.drawdown_disbursed`` handler."""
+    from lending.models import Drawdown, DrawdownState, Installment
+
+    existing = Contract.objects.filter(drawdown_id=drawdown_id, kind=ContractKind.RECEIPT).first()
+    if existing is not None:
+        return existing
+    drawdown = (
+        Drawdown.objects.select_related(
+            "line__product", "line__institution", "line__branch", "line__application", "customer", "loan"
+        )
+        .filter(pk=drawdown_id)
+        .first()
+    )
+    if drawdown is None or drawdown.state != DrawdownState.DISBURSED or drawdown.loan is None:
+        return None
+    line, loan, customer = drawdown.line, drawdown.loan, drawdown.customer
+    institution = line.institution
+    agreement = (
+        Contract.objects.filter(credit_line=line, kind=ContractKind.LINE, state=ContractState.SIGNED).order_by("-id").first()
+        or Contract.objects.filter(application_id=line.application_id, kind=ContractKind.LINE, state=ContractState.SIGNED)
+        .order_by("-id")
+        .first()
+    )
+    rows = list(Installment.objects.filter(loan=loan, is_current=True).order_by("number"))
+    balance = loan.principal
+    schedule = []
+    for row in rows:
+        balance -= row.principal
+        schedule.append(
+            {
+                "number": row.number,
+                "due_date": row.due_date.isoformat(),
+                "principal": f"{row.principal:.2f}",
+                "interest": f"{row.interest:.2f}",
+                "payment": f"{row.principal + row.interest:.2f}",
+                "balance": f"{balance:.2f}",
+            }
+        )
+    total_interest = sum((row.interest for row in rows), Decimal(0))
+    rate = Decimal(loan.annual_rate)
+    markup = Decimal(loan.penalty_markup)
+    contract_no = f"JJ{drawdown.drawdown_no}"
+    terms = {
+        "kind": ContractKind.RECEIPT,
+        "contract_no": contract_no,
+        "drawdown_no": drawdown.drawdown_no,
+        "loan_contract_no": loan.contract_no,
+        "line_contract_no": agreement.contract_no if agreement else "",
+        "institution": {"name": institution.name, "code": institution.code},
+        "branch": line.branch.name if line.branch_id else "",
+        "customer": {
+            "name_masked": mask_name(customer.name),
+            "id_number_masked": mask_id_number(customer.id_number),
+            "mobile_masked": mask_mobile(customer.mobile),
+        },
+        "product": {"code": line.product.code, "name": line.product.name, "version": line.product.version},
+        "amount": f"{loan.principal:.2f}",
+        "amount_in_words": amount_in_chinese(loan.principal),
+        "annual_rate": f"{rate:f}",
+        "annual_rate_percent": pdf.percent_text(rate),
+        "apr": f"{drawdown.apr * 100:.2f}" if drawdown.apr is not None else "",
+        "penalty_markup_percent": pdf.percent_text(markup),
+        "penalty_rate_percent": pdf.percent_text(rate * (1 + markup)),
+        "term_months": drawdown.term_months,
+        "repayment_method": drawdown.repayment_method,
+        "method_label": sched.Method.LABELS.get(drawdown.repayment_method, drawdown.repayment_method).split(" ")[0],
+        "channel_label": drawdown.get_channel_display().split(" ")[0],
+        "value_date": loan.value_date.isoformat(),
+        "maturity_date": loan.maturity_date.isoformat(),
+        "schedule": schedule,
+        "total_interest": f"{total_interest:.2f}",
+        "total_payment": f"{loan.principal + total_interest:.2f}",
+        "generated_on": get_business_date().isoformat(),
+    }
+    unsigned = pdf.drawdown_receipt_pdf(terms=terms, borrower=_borrower(customer))
+    unsigned_sha = signing.sha256_hex(unsigned)
+    confirmed = timezone.localtime(drawdown.created_at)
+    evidence = {
+        "contract_no": contract_no,
+        "document_sha256": unsigned_sha,
+        "customer_name_masked": mask_name(customer.name),
+        "mobile_masked": mask_mobile(customer.mobile),
+        "method": "drawdown",
+        "drawdown_no": drawdown.drawdown_no,
+        "line_contract_no": terms["line_contract_no"],
+        "confirmed_at": drawdown.created_at.isoformat(),
+        "confirmed_at_local": f"{confirmed:%Y-%m-%d %H:%M:%S} (UTC{confirmed:%z})",
+        "ip_address": "",
+        "user_agent": terms["channel_label"],
+    }
+    signed = signing.sign_with_evidence(
+        unsigned_pdf=unsigned,
+        evidence_page=pdf.evidence_page_pdf(contract_no=contract_no, institution_name=institution.name, evidence=evidence),
+        evidence=evidence,
+        institution_code=institution.code,
+        institution_name=institution.name,
+        reason=f"借款借据 {contract_no}（授信额度合同 {terms['line_contract_no'] or '—'} 项下支用 {drawdown.drawdown_no}）",
+        location=institution.name,
+    )
+    evidence.update({"signature_level": signed.level, "signed_sha256": signed.sha256})
+    with transaction.atomic():
+        Drawdown.objects.select_for_update(no_key=True).get(pk=drawdown.pk)  # one issuer at a time per drawdown
+        existing = Contract.objects.filter(drawdown_id=drawdown.pk, kind=ContractKind.RECEIPT).first()
+        if existing is not None:
+            return existing
+        receipt = Contract(
+            contract_no=contract_no,
+            kind=ContractKind.RECEIPT,
+            institution=institution,
+            branch=line.branch,
+            customer=customer,
+            credit_line=line,
+            drawdown=drawdown,
+            terms=terms,
+            unsigned_sha256=unsigned_sha,
+            signed_sha256=signed.sha256,
+            signer_subject=signed.signer_subject[:300],
+            signed_at=signed.signed_at,
+            confirmation=evidence,
+            state=ContractState.SIGNED,
+        )
+        receipt.unsigned_pdf.save(f"{contract_no}.pdf", ContentFile(unsigned), save=False)
+        receipt.signed_pdf.save(f"{contract_no}-signed.pdf", ContentFile(signed.pdf), save=False)
+        receipt.save()
+    logger.info("drawdown receipt issued contract=%s drawdown=%s level=%s", receipt.pk, drawdown.pk, signed.level)
+    return receipt
 
 
 # --- verification ---------------------------------------------------------------------------------------

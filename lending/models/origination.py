@@ -452,6 +452,7 @@ class Drawdown(models.Model):
 class ContractKind(models.TextChoices):
     LOAN = "loan", "借款合同 loan contract"
     LINE = "line", "授信额度合同 credit line agreement"
+    RECEIPT = "receipt", "借款借据 loan receipt"
 
 
 class ContractState(models.TextChoices):
