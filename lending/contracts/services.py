@@ -505,7 +505,7 @@ def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
         "amount_in_words": amount_in_chinese(loan.principal),
         "annual_rate": f"{rate:f}",
         "annual_rate_percent": pdf.percent_text(rate),
-        "apr": f"{drawdown.apr * 100:.2f}" if drawdown.apr is not None else "",
+        "apr": f"{(loan.apr or drawdown.apr or 0):.2f}",  # percent, as on the loan page and the drawdown confirmation
         "penalty_markup_percent": pdf.percent_text(markup),
         "penalty_rate_percent": pdf.percent_text(rate * (1 + markup)),
         "term_months": drawdown.term_months,
