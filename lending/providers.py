@@ -53,6 +53,16 @@ SELECT loan.state, loan.principal_outstanding, loan.dpd, loan.level_payment, loa
 """  # noqa: S608
 
 
+def _decimal(value) -> Decimal | None:
+    # PostgreSQL hands back Decimal; SQLite (the embedded default of `make run`) hands back float
+    return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _typed(row) -> tuple:
+    state, outstanding, dpd, payment, level_principal, rate, past_overdue = row
+    return (state, _decimal(outstanding), dpd, _decimal(payment), _decimal(level_principal), _decimal(rate), past_overdue)
+
+
 def loan_figures(customer_id: int, decision_date: dt.date) -> dict:
     """The customer's loan figures in one query: a row per loan (any state) with its installments that
     became overdue in the 24 months before ``decision_date``; overdue count, debt and DPD over the open
@@ -64,7 +74,7 @@ def loan_figures(customer_id: int, decision_date: dt.date) -> dict:
     since = add_months(decision_date, -24)
     with connection.cursor() as cursor:  # every decision runs it: written once, not compiled by the ORM each time
         cursor.execute(_LOAN_FIGURES_SQL, [since, decision_date, customer_id])
-        rows = cursor.fetchall()
+        rows = [_typed(row) for row in cursor.fetchall()]
     open_loans = [(*row[3:6], row[1]) for row in rows if row[0] in OPEN_STATES]
     figures = {
         "overdue": sum(1 for row in rows if row[0] == LoanState.OVERDUE),

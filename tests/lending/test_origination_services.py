@@ -449,3 +449,14 @@ def test_expiry_beat_job_is_registered_and_runs_the_service(products, branch):
     assert application_expire_due_task.delay(later.isoformat()).get() == 1
     app.refresh_from_db()
     assert app.state == ApplicationState.EXPIRED
+
+
+def test_loan_figures_rows_are_decimal_on_every_database():
+    """SQLite (the embedded default of `make run`) returns floats for numeric columns: they become Decimal."""
+    from decimal import Decimal as D
+
+    from lending import providers
+
+    row = providers._typed(("active", 1500.5, 3, 212.25, None, 0.0435, 2))
+    assert row == ("active", D("1500.5"), 3, D("212.25"), None, D("0.0435"), 2)
+    assert all(isinstance(value, D) for value in (row[1], row[3], row[5]))
