@@ -137,6 +137,19 @@ def _snapshot_value(application: LoanApplication, key: str):
     return getattr(application.product, key)
 
 
+def _party_terms(institution, branch, customer: Customer) -> dict:
+    """The parties as the terms keep them: the lender in full, the borrower masked (the PDF alone names them)."""
+    return {
+        "institution": {"name": institution.name, "code": institution.code},
+        "branch": branch.name if branch is not None else "",
+        "customer": {
+            "name_masked": mask_name(customer.name),
+            "id_number_masked": mask_id_number(customer.id_number),
+            "mobile_masked": mask_mobile(customer.mobile),
+        },
+    }
+
+
 def _terms_for(application: LoanApplication, contract_no: str, kind: str) -> dict:
     if application.approved_amount is None or application.annual_rate is None:
         raise ContractError(
@@ -171,13 +184,7 @@ def _terms_for(application: LoanApplication, contract_no: str, kind: str) -> dic
         "kind": kind,
         "contract_no": contract_no,
         "application_no": application.application_no,
-        "institution": {"name": institution.name, "code": institution.code},
-        "branch": application.branch.name if application.branch_id else "",
-        "customer": {
-            "name_masked": mask_name(customer.name),
-            "id_number_masked": mask_id_number(customer.id_number),
-            "mobile_masked": mask_mobile(customer.mobile),
-        },
+        **_party_terms(institution, application.branch if application.branch_id else None, customer),
         "product": {
             "code": application.product.code,
             "name": str(_snapshot_value(application, "name")),
@@ -493,13 +500,7 @@ def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
         "drawdown_no": drawdown.drawdown_no,
         "loan_contract_no": loan.contract_no,
         "line_contract_no": agreement.contract_no if agreement else "",
-        "institution": {"name": institution.name, "code": institution.code},
-        "branch": line.branch.name if line.branch_id else "",
-        "customer": {
-            "name_masked": mask_name(customer.name),
-            "id_number_masked": mask_id_number(customer.id_number),
-            "mobile_masked": mask_mobile(customer.mobile),
-        },
+        **_party_terms(institution, line.branch if line.branch_id else None, customer),
         "product": {"code": line.product.code, "name": line.product.name, "version": line.product.version},
         "amount": f"{loan.principal:.2f}",
         "amount_in_words": amount_in_chinese(loan.principal),
