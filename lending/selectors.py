@@ -31,6 +31,16 @@ def schedule_for(loan: Loan) -> QuerySet:
     return Installment.objects.filter(loan=loan, is_current=True).order_by("number")
 
 
+def schedule_with_balances(loan: Loan) -> list[tuple[Installment, Decimal]]:
+    """The current schedule with the principal left after each installment (the loan page, the receipt)."""
+    balance = loan.principal
+    rows = []
+    for installment in schedule_for(loan):
+        balance -= installment.principal
+        rows.append((installment, balance))
+    return rows
+
+
 def repayments_for(loan: Loan) -> QuerySet:
     return Repayment.objects.filter(loan=loan).order_by("-value_date", "-id")
 

@@ -81,12 +81,12 @@ def loan_list(request):
 @customer_required
 def loan_detail(request, loan_id: int):
     loan = _loan_or_404(request, loan_id)
-    installments = list(selectors.schedule_for(loan))
-    balance = loan.principal
-    rows = []
-    for inst in installments:
-        balance -= inst.principal
-        rows.append({"number": inst.number, "principal": inst.principal, "interest": inst.interest, "balance": balance})
+    schedule = selectors.schedule_with_balances(loan)
+    installments = [inst for inst, _balance in schedule]
+    rows = [
+        {"number": inst.number, "principal": inst.principal, "interest": inst.interest, "balance": balance}
+        for inst, balance in schedule
+    ]
     return render(
         request,
         "lending/loan_detail.html",

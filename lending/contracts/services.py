@@ -364,22 +364,39 @@ def contract_sign(
     return _seal_confirmed(contract, customer, method="sms_otp", ip_address=ip_address, user_agent=user_agent)
 
 
-def _seal_confirmed(contract: Contract, customer: Customer, *, method: str, ip_address: str | None, user_agent: str) -> Contract:
-    """After the customer's confirmation: evidence page, institution seal, state changes, event."""
-    confirmed_at = timezone.now().replace(microsecond=0)
-    local = timezone.localtime(confirmed_at)
-    evidence = {
-        "contract_no": contract.contract_no,
-        "document_sha256": contract.unsigned_sha256,
+def _evidence(
+    contract_no: str, document_sha256: str, customer: Customer, *, method: str, at, ip_address=None, user_agent=None, **extra
+) -> dict:
+    """The confirmation evidence stored with a contract and printed on its evidence page."""
+    local = timezone.localtime(at)
+    return {
+        "contract_no": contract_no,
+        "document_sha256": document_sha256,
         "customer_name_masked": mask_name(customer.name),
         "mobile_masked": mask_mobile(customer.mobile),
         "method": method,
-        "code_id": (contract.confirmation or {}).get("code_id"),
-        "confirmed_at": confirmed_at.isoformat(),
+        **extra,
+        "confirmed_at": at.isoformat(),
         "confirmed_at_local": f"{local:%Y-%m-%d %H:%M:%S} (UTC{local:%z})",
         "ip_address": ip_address or "",
         "user_agent": (user_agent or "")[:200],
     }
+
+
+def _seal_confirmed(contract: Contract, customer: Customer, *, method: str, ip_address: str | None, user_agent: str) -> Contract:
+    """After the customer's confirmation: evidence page, institution seal, state changes, event."""
+    confirmed_at = timezone.now().replace(microsecond=0)
+    evidence = _evidence(
+        contract.contract_no,
+        contract.unsigned_sha256,
+        customer,
+        method=method,
+        at=confirmed_at,
+        ip_address=ip_address,
+        user_agent=user_agent,
+        code_id=(contract.confirmation or {}).get("code_id"),
+    )
+    local = timezone.localtime(confirmed_at)
     with contract.unsigned_pdf.open("rb") as handle:
         unsigned = handle.read()
     if signing.sha256_hex(unsigned) != contract.unsigned_sha256:
@@ -453,15 +470,14 @@ def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
 
     Idempotent (one receipt per drawdown; the bus may deliver twice). None while the drawdown is not
     disbursed. Called by the ``lending.drawdown_disbursed`` handler."""
-    from lending.models import Drawdown, DrawdownState, Installment
+    from lending.models import Drawdown, DrawdownState
+    from lending.selectors import schedule_with_balances
 
     existing = Contract.objects.filter(drawdown_id=drawdown_id, kind=ContractKind.RECEIPT).first()
     if existing is not None:
         return existing
     drawdown = (
-        Drawdown.objects.select_related(
-            "line__product", "line__institution", "line__branch", "line__application", "customer", "loan"
-        )
+        Drawdown.objects.select_related("line__product", "line__institution", "line__branch", "customer", "loan")
         .filter(pk=drawdown_id)
         .first()
     )
@@ -469,28 +485,24 @@ def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
         return None
     line, loan, customer = drawdown.line, drawdown.loan, drawdown.customer
     institution = line.institution
-    agreement = (
-        Contract.objects.filter(credit_line=line, kind=ContractKind.LINE, state=ContractState.SIGNED).order_by("-id").first()
-        or Contract.objects.filter(application_id=line.application_id, kind=ContractKind.LINE, state=ContractState.SIGNED)
+    agreement = (  # the line agreement is the signed contract of the line's application
+        Contract.objects.filter(application_id=line.application_id, kind=ContractKind.LINE, state=ContractState.SIGNED)
         .order_by("-id")
         .first()
     )
-    rows = list(Installment.objects.filter(loan=loan, is_current=True).order_by("number"))
-    balance = loan.principal
-    schedule = []
-    for row in rows:
-        balance -= row.principal
-        schedule.append(
-            {
-                "number": row.number,
-                "due_date": row.due_date.isoformat(),
-                "principal": f"{row.principal:.2f}",
-                "interest": f"{row.interest:.2f}",
-                "payment": f"{row.principal + row.interest:.2f}",
-                "balance": f"{balance:.2f}",
-            }
-        )
-    total_interest = sum((row.interest for row in rows), Decimal(0))
+    rows = schedule_with_balances(loan)
+    schedule = [
+        {
+            "number": row.number,
+            "due_date": row.due_date.isoformat(),
+            "principal": f"{row.principal:.2f}",
+            "interest": f"{row.interest:.2f}",
+            "payment": f"{row.principal + row.interest:.2f}",
+            "balance": f"{balance:.2f}",
+        }
+        for row, balance in rows
+    ]
+    total_interest = sum((row.interest for row, _balance in rows), Decimal(0))
     rate = Decimal(loan.annual_rate)
     markup = Decimal(loan.penalty_markup)
     contract_no = f"JJ{drawdown.drawdown_no}"
@@ -506,7 +518,7 @@ def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
         "amount_in_words": amount_in_chinese(loan.principal),
         "annual_rate": f"{rate:f}",
         "annual_rate_percent": pdf.percent_text(rate),
-        "apr": f"{(loan.apr or drawdown.apr or 0):.2f}",  # percent, as on the loan page and the drawdown confirmation
+        "apr": f"{drawdown.apr:.2f}" if drawdown.apr is not None else "",  # percent, as confirmed by the customer
         "penalty_markup_percent": pdf.percent_text(markup),
         "penalty_rate_percent": pdf.percent_text(rate * (1 + markup)),
         "term_months": drawdown.term_months,
@@ -522,20 +534,16 @@ def receipt_issue_for_drawdown(*, drawdown_id: int) -> Contract | None:
     }
     unsigned = pdf.drawdown_receipt_pdf(terms=terms, borrower=_borrower(customer))
     unsigned_sha = signing.sha256_hex(unsigned)
-    confirmed = timezone.localtime(drawdown.created_at)
-    evidence = {
-        "contract_no": contract_no,
-        "document_sha256": unsigned_sha,
-        "customer_name_masked": mask_name(customer.name),
-        "mobile_masked": mask_mobile(customer.mobile),
-        "method": "drawdown",
-        "drawdown_no": drawdown.drawdown_no,
-        "line_contract_no": terms["line_contract_no"],
-        "confirmed_at": drawdown.created_at.isoformat(),
-        "confirmed_at_local": f"{confirmed:%Y-%m-%d %H:%M:%S} (UTC{confirmed:%z})",
-        "ip_address": "",
-        "user_agent": terms["channel_label"],
-    }
+    evidence = _evidence(
+        contract_no,
+        unsigned_sha,
+        customer,
+        method="drawdown",
+        at=drawdown.created_at,
+        user_agent=terms["channel_label"],
+        drawdown_no=drawdown.drawdown_no,
+        line_contract_no=terms["line_contract_no"],
+    )
     signed = signing.sign_with_evidence(
         unsigned_pdf=unsigned,
         evidence_page=pdf.evidence_page_pdf(contract_no=contract_no, institution_name=institution.name, evidence=evidence),

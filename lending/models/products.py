@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import get_language
 from simple_history.models import HistoricalRecords
 
+from jikuai.core.labels import is_english
 from jikuai.org import roles
 from jikuai.org.models import Institution
 from lending.models.common import MONEY, RATE, default_allocation_order, principal_first_order
@@ -151,11 +151,11 @@ class Product(models.Model):
     def display_name(self) -> str:
         """The name in the page's language: the English name on English pages when one is set (presentation
         only: it is not one of the product's terms and a change does not make a new version)."""
-        return self.name_en if self.name_en and _english() else self.name
+        return self.name_en if self.name_en and is_english() else self.name
 
     @property
     def display_description(self) -> str:
-        return self.description_en if self.description_en and _english() else self.description
+        return self.description_en if self.description_en and is_english() else self.description
 
     class Meta:
         verbose_name = "贷款产品 loan product"
@@ -176,7 +176,3 @@ class Product(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
-
-
-def _english() -> bool:
-    return (get_language() or "").startswith("en")
