@@ -29,6 +29,10 @@ Stable API
 business_licence=None, on_date=None, kinds=("black", "white", "grey")) -> list[ListHit]``
     Active black/white/grey list entries matching any identifier (re-check at every drawdown).
 
+``customer_for_decision(customer_id, institution_id)``
+    The customer with the columns decisions read (one prebuilt statement; other columns load if touched),
+    or None when the institution has no such customer. Pass it as ``customer`` to ``decide``.
+
 ``register_provider(name, func)``
     Register internal data (current overdue count, outstanding debt, white-list limit…) for the
     variables whose ``source_key`` is ``name``; ``func(FeatureContext)`` returns the value or None.
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
-from riskrules.features import FeatureContext, Subject, register_provider, unregister_provider
+from riskrules.features import FeatureContext, Subject, customer_for_decision, register_provider, unregister_provider
 from riskrules.services.lists import ListHit
 
 
@@ -163,6 +167,7 @@ __all__ = [
     "FeatureContext",
     "ListHit",
     "Subject",
+    "customer_for_decision",
     "decide",
     "decide_many",
     "list_hits",

@@ -19,6 +19,7 @@ skips evaluation and refers. Nothing missing is ever silently approved.
 """
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ from types import MappingProxyType
 import zen
 from django.core.exceptions import ValidationError
 
-from jikuai.core import crypto
+from jikuai.core import crypto, fastsql
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.idnumber import normalise_id_number, parse_id_number, parse_mobile
 from jikuai.core.money import yuan_to_fen
@@ -205,6 +206,56 @@ CUSTOMER_COLUMNS = (
     "region__code",
 )
 LIST_FIELDS = ("key_index", "list_kind", "source", "reason_code", "valid_from", "valid_to", "institution_id")
+# the customer's own columns of the above, plus what a service deciding for the customer reads
+_DECISION_ATTNAMES = (*(c for c in CUSTOMER_COLUMNS if "__" not in c), "region", "account_manager", "name")
+
+
+@functools.cache
+def _customer_sql() -> str:
+    from jikuai.customers.models import Customer, Region
+
+    table, region = Customer._meta.db_table, Region._meta.db_table
+    return (
+        f'SELECT {fastsql.columns(Customer, _DECISION_ATTNAMES)}, "{region}"."code" FROM "{table}"'  # noqa: S608 - names from _meta
+        f' LEFT JOIN "{region}" ON "{region}"."id" = "{table}"."region_id"'
+        f' WHERE "{table}"."id" = %s AND "{table}"."institution_id" = %s'
+    )
+
+
+@functools.cache
+def _consent_sql() -> str:
+    from jikuai.customers.models import Consent
+
+    table = Consent._meta.db_table
+    return f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE customer_id = %s AND purpose = %s AND withdrawn_at IS NULL)'  # noqa: S608
+
+
+@functools.lru_cache(maxsize=32)
+def _list_sql(keys: int) -> str:
+    from riskrules.models import ListEntry
+
+    return (
+        f"SELECT {', '.join(ListEntry._meta.get_field(name).column for name in LIST_FIELDS)}"  # noqa: S608 - names from _meta
+        f" FROM {ListEntry._meta.db_table}"
+        f" WHERE status = %s AND key_index IN ({', '.join(['%s'] * keys)})"
+    )
+
+
+def customer_for_decision(customer_id: int, institution_id: int):
+    """The customer as decisions read it (the columns above, the region's code with it; the other
+    columns — the encrypted mobile, address and bank card among them — load only if touched), or None
+    when the institution has no such customer. One statement, built once: the integrator's apply."""
+    from jikuai.customers.models import Customer, Region
+
+    with fastsql.cursor() as cursor:
+        cursor.execute(_customer_sql(), [customer_id, institution_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (customer,) = fastsql.instances(Customer, _DECISION_ATTNAMES, [row])
+    if customer.region_id is not None:
+        Customer.region.field.set_cached_value(customer, Region.from_db("default", ["id", "code"], [customer.region_id, row[-1]]))
+    return customer
 
 
 def prefetch(
@@ -216,7 +267,6 @@ def prefetch(
     customers: dict | None = None,
 ) -> Prefetch:
     from jikuai.customers.models import Consent, Customer
-    from riskrules.models import ListEntry
 
     data = Prefetch()
     customer_ids = {subject.customer_id for subject, _ in items if subject.customer_id}
@@ -227,10 +277,10 @@ def prefetch(
             c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("region").only(*CUSTOMER_COLUMNS)
         }
     if needs_consent and len(customer_ids) == 1:
-        from jikuai.customers.services import consent_is_active
-
         (only,) = customer_ids
-        data.credit_consents = {only} if consent_is_active(customer_id=only, purpose="credit_report") else set()
+        with fastsql.cursor() as cursor:  # customers.services.consent_is_active, the statement built once
+            cursor.execute(_consent_sql(), [only, "credit_report"])
+            data.credit_consents = {only} if cursor.fetchone()[0] else set()
     elif needs_consent and customer_ids:
         # the same predicate as customers.services.consent_is_active, for a whole batch in one query
         data.credit_consents = set(
@@ -243,8 +293,10 @@ def prefetch(
         for subject, inputs in items:
             indexes |= identifier_indexes(inputs, data.customers.get(subject.customer_id))
         if indexes:
-            for row in ListEntry.objects.filter(status="active", key_index__in=indexes).values_list(*LIST_FIELDS):
-                data.list_entries.setdefault(row[0], []).append(row)
+            with fastsql.cursor() as cursor:  # ListEntry.objects.filter(status="active", key_index__in=…)
+                cursor.execute(_list_sql(len(indexes)), ["active", *sorted(indexes)])
+                for row in cursor.fetchall():
+                    data.list_entries.setdefault(row[0], []).append(row)
         data.list_loaded = True
     return data
 

@@ -15,6 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from jikuai.api.models import IdempotencyRecord
+from jikuai.core import fastsql
 
 
 class IdempotencyKeyMissing(exceptions.APIException):
@@ -38,7 +39,7 @@ class IdempotencyInFlight(exceptions.APIException):
 def _claim(client_id: int, key: str, method: str, path: str, body_hash: str) -> int | None:
     """Insert the in-flight record in one statement (no savepoint); None when the key is already taken."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
+    with fastsql.cursor() as cursor:
         cursor.execute(
             "INSERT INTO api_idempotencyrecord (client_id, key, method, path, body_hash, status, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
@@ -46,6 +47,16 @@ def _claim(client_id: int, key: str, method: str, path: str, body_hash: str) -> 
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _store(record_id: int, status_code: int, body) -> None:
+    """Mark the record done with the response to replay (one statement, prepared by the model's field)."""
+    field = IdempotencyRecord._meta.get_field("response_body")
+    with fastsql.cursor() as cursor:
+        cursor.execute(
+            "UPDATE api_idempotencyrecord SET status = %s, response_status = %s, response_body = %s WHERE id = %s",
+            [IdempotencyRecord.Status.DONE, status_code, field.get_db_prep_save(body, connection), record_id],
+        )
 
 
 class _Replay(Exception):
@@ -102,11 +113,7 @@ class IdempotentPostMixin:
             if response.status_code >= 500:
                 record.delete()
             else:
-                IdempotencyRecord.objects.filter(pk=record.pk).update(
-                    status=IdempotencyRecord.Status.DONE,
-                    response_status=response.status_code,
-                    response_body=getattr(response, "data", None),
-                )
+                _store(record.pk, response.status_code, getattr(response, "data", None))
             self._idempotency_record = None
         return response
 

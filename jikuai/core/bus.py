@@ -20,6 +20,7 @@ from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jikuai.core import fastsql
 from jikuai.core.models import EventDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def autodiscover_handlers() -> None:
 
 def publish(topic: str, payload: dict[str, Any]) -> OutboxEvent:
     """Insert the event in the current transaction; it is dispatched only if the transaction commits."""
-    event = OutboxEvent.objects.create(topic=topic, payload=payload)
+    event = OutboxEvent(topic=topic, payload=payload)
+    fastsql.insert([event])  # OutboxEvent has no save receivers: the ORM's INSERT, built once
     transaction.on_commit(lambda: _enqueue(event.pk))
     return event
 

@@ -18,7 +18,6 @@ from jikuai.api.base import IntegratorAPIView
 from jikuai.api.pagination import StandardPagination
 from jikuai.api.views import ERRORS
 from jikuai.core.exceptions import NotFound
-from jikuai.customers.models import Customer
 from lending import schedule as sched
 from lending import selectors_origination as selectors
 from lending.models import ApplicationChannel, CreditLine
@@ -28,6 +27,7 @@ from lending.services.origination import (
     HOUSEHOLD_APPRAISALS,
     application_apply,
 )
+from riskrules import facade as rules
 
 
 def _money(value) -> str | None:
@@ -115,7 +115,9 @@ class ApplicationSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     expires_on = serializers.DateField(allow_null=True)
     closed_reason = serializers.CharField()
-    contract_id = serializers.SerializerMethodField(help_text="待签署或已签署的合同 / the contract to sign or signed")
+    contract_id = serializers.SerializerMethodField(
+        help_text="待签署或已签署的合同；申请提交的应答中为空（合同在审批提交后生成）/ the contract to sign or signed; null in the apply response (prepared after the decision commits)"
+    )
     credit_line_id = serializers.SerializerMethodField(help_text="额度已生效时 / once the line is active")
 
     def get_amount_requested(self, obj) -> str:
@@ -134,8 +136,8 @@ class ApplicationSerializer(serializers.Serializer):
         return [{"code": code, "text": text} for code, text in obj.reasons or []]
 
     def get_contract_id(self, obj) -> int | None:
-        if obj.state in ("draft", "submitted", "deciding", "rejected", "referred"):
-            return None
+        if obj.state in ("draft", "submitted", "deciding", "rejected", "referred") or self.context.get("just_decided"):
+            return None  # the contract is prepared once the decision has committed: read the application again
         return obj.contracts.exclude(state="void").order_by("-id").values_list("id", flat=True).first()
 
     def get_credit_line_id(self, obj) -> int | None:
@@ -167,11 +169,7 @@ class ApplicationCreateView(IntegratorAPIView):
         serializer = ApplicationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        customer = (
-            Customer.objects.select_related("region")  # the decision reads it too
-            .filter(pk=data["customer_id"], institution_id=self.institution.pk)
-            .first()
-        )
+        customer = rules.customer_for_decision(data["customer_id"], self.institution.pk)
         if customer is None:
             raise NotFound("客户不存在。", "customer not found", code="customer_not_found", extra={"field": "customer_id"})
         product = selectors.product_on_sale(self.institution.pk, data["product_code"])
@@ -195,7 +193,8 @@ class ApplicationCreateView(IntegratorAPIView):
             extra_inputs=extra,
         )
         app.product = product
-        return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
+        data = ApplicationSerializer(app, context={"just_decided": True}).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class ApplicationDetailView(IntegratorAPIView):
