@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # The test suite runs on the real PostgreSQL (and Redis when REDIS_URL is set); override DATABASE_URL to change it.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jikuai
 
-.PHONY: system-packages install install-dev run serve test lint pytest smoke worker beat bench messages migrate seed clean
+.PHONY: system-packages install install-dev run serve test lint pytest smoke worker beat relay bench messages migrate seed clean
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -67,6 +67,9 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A jikuai beat -l info
+
+relay: install
+	$(PY) manage.py bus_relay
 
 bench: install-dev
 	$(PY) -m bench

@@ -1,8 +1,17 @@
 """Internal event bus (内部服务总线) on a transactional outbox.
 
-``publish(topic, payload)`` writes an OutboxEvent in the caller's transaction; after commit a Celery task
-(or, in eager mode, the same process) delivers it to every handler registered for the topic with
-``@subscribe(topic)``. Each handler runs inside its own transaction together with the insert of its
+``publish(topic, payload)`` writes an OutboxEvent in the caller's transaction; once it commits, a Celery
+task (or, in eager mode, the same process) delivers it to every handler registered for the topic with
+``@subscribe(topic)``. How a committed event reaches the workers:
+
+- with a broker (``REDIS_URL``) and ``BUS_RELAY`` on (the default), the relay process
+  (``manage.py bus_relay``, ``Relay`` below) polls the outbox and hands new events to the workers a few
+  at a time: the publishing request sends nothing to the broker (it used to cost a broker message per
+  event, ≈ 0.7 ms of the integrator's apply), and one task carries several events;
+- with ``BUS_RELAY`` off, each event is sent as its own task after commit (``transaction.on_commit``);
+- in eager mode (no broker: ``make run``, tests) it is delivered in-process after commit.
+
+Whatever misses its hand-off (relay or broker down) is delivered by the redelivery beat job. Each handler runs inside its own transaction together with the insert of its
 ``EventDelivery`` row, so a handler's effects and the record that it ran commit or roll back together:
 delivery twice runs a handler once, and a failed handler is retried with backoff without repeating the
 handlers that already succeeded.
@@ -17,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -69,8 +79,14 @@ def publish(topic: str, payload: dict[str, Any]) -> OutboxEvent:
     """Insert the event in the current transaction; it is dispatched only if the transaction commits."""
     event = OutboxEvent(topic=topic, payload=payload)
     fastsql.insert([event])  # OutboxEvent has no save receivers: the ORM's INSERT, built once
-    transaction.on_commit(lambda: _enqueue(event.pk))
+    if not relayed():
+        transaction.on_commit(lambda: _enqueue(event.pk))
     return event
+
+
+def relayed() -> bool:
+    """Whether the relay process hands committed events to the workers (see the module's docstring)."""
+    return settings.BUS_RELAY and not settings.CELERY_TASK_ALWAYS_EAGER
 
 
 def publish_many(topic: str, payloads: list[dict[str, Any]], *, batch_size: int = 2000) -> int:
@@ -87,7 +103,7 @@ def publish_many(topic: str, payloads: list[dict[str, Any]], *, batch_size: int 
         batch_size=batch_size,
     )
     ids = [event.pk for event in created if event.pk is not None]
-    if ids:
+    if ids and not relayed():
         transaction.on_commit(lambda: _enqueue_many(ids))
     return len(payloads)
 

@@ -192,6 +192,9 @@ CELERY_TASK_ROUTES = {
     "jikuai.core.tasks.*": {"queue": "interactive"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# With a broker, committed bus events reach the workers through the relay process (manage.py bus_relay),
+# a few per task; off: one task per event, sent by the publishing request after commit.
+BUS_RELAY = env.bool("BUS_RELAY", default=True)
 
 # --- SMS gateway (one-time codes) -----------------------------------------------------------
 # console: log a masked line and print the code to the dev console; locmem: tests; http: gateway.
