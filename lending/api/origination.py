@@ -86,6 +86,10 @@ class ApplicationCreateSerializer(serializers.Serializer):
     household_appraisal = serializers.ChoiceField(choices=list(HOUSEHOLD_APPRAISALS), required=False)
 
 
+_DATETIME = serializers.DateTimeField()  # formatting only (ISO 8601 in the current time zone, as the fields do)
+_DATE = serializers.DateField()
+
+
 class ReasonSerializer(serializers.Serializer):
     code = serializers.CharField()
     text = serializers.CharField()
@@ -119,6 +123,38 @@ class ApplicationSerializer(serializers.Serializer):
         help_text="待签署或已签署的合同；申请提交的应答中为空（合同在审批提交后生成）/ the contract to sign or signed; null in the apply response (prepared after the decision commits)"
     )
     credit_line_id = serializers.SerializerMethodField(help_text="额度已生效时 / once the line is active")
+
+    def to_representation(self, obj) -> dict:
+        """Exactly what the fields above produce (they stay the schema), written out: DRF deep-copies all
+        26 declared fields for every serializer it instantiates, a tenth of an apply's own time. The test
+        ``test_application_representation_is_what_the_declared_fields_give`` holds the two together."""
+        return {
+            "id": obj.pk,
+            "application_no": obj.application_no,
+            "state": obj.state,
+            "customer_id": obj.customer_id,
+            "product_code": obj.product.code,
+            "product_version": obj.product_version,
+            "kind": obj.kind,
+            "channel": obj.channel,
+            "amount_requested": self.get_amount_requested(obj),
+            "term_months": obj.term_months,
+            "repayment_method": obj.repayment_method,
+            "purpose": obj.purpose,
+            "outcome": obj.decision_outcome,
+            "grade": obj.grade,
+            "approved_amount": self.get_approved_amount(obj),
+            "annual_rate": self.get_annual_rate(obj),
+            "apr": self.get_apr(obj),
+            "reasons": self.get_reasons(obj),
+            "decision_ms": None if obj.decision_ms is None else float(obj.decision_ms),
+            "submitted_at": _DATETIME.to_representation(obj.submitted_at) if obj.submitted_at else None,
+            "decided_at": _DATETIME.to_representation(obj.decided_at) if obj.decided_at else None,
+            "expires_on": _DATE.to_representation(obj.expires_on) if obj.expires_on else None,
+            "closed_reason": obj.closed_reason,
+            "contract_id": self.get_contract_id(obj),
+            "credit_line_id": self.get_credit_line_id(obj),
+        }
 
     def get_amount_requested(self, obj) -> str:
         return _money(obj.amount_requested)

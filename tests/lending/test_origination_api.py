@@ -227,3 +227,26 @@ def test_a_product_suspended_after_it_was_remembered_is_refused_on_the_next_call
     product_save(product=product)
     response = api.post("/api/v1/applications", body(applicant(branch=branch)), key="m-3")
     assert response.status_code == 404 and response.json()["code"] == "product_not_found"
+
+
+def test_application_representation_is_what_the_declared_fields_give(api, products, branch):
+    """ApplicationSerializer writes its representation out by hand (speed); the declared fields remain the
+    schema and must give the very same JSON for every kind of application."""
+    from rest_framework import serializers
+
+    from lending.api.origination import ApplicationSerializer
+
+    approved = api.post("/api/v1/applications", body(applicant(branch=branch)), key="p-1").json()
+    rejected = api.post(
+        "/api/v1/applications", body(applicant(branch=branch, occupation="farmer"), product_code="gxd"), key="p-2"
+    )
+    referred = api.post("/api/v1/applications", body(applicant(branch=branch, verified=False)), key="p-3")
+    assert {approved["state"], rejected.json()["state"], referred.json()["state"]} == {"approved", "rejected", "referred"}
+    apps = list(LoanApplication.objects.select_related("product").order_by("id"))
+    LoanApplication.objects.filter(pk=apps[0].pk).update(state="active")  # the credit line lookup
+    apps.append(LoanApplication.objects.select_related("product").get(pk=apps[0].pk))
+    for app in apps:
+        for context in ({}, {"just_decided": True}):
+            serializer = ApplicationSerializer(app, context=context)
+            assert serializer.to_representation(app) == serializers.Serializer.to_representation(serializer, app)
+    assert ApplicationSerializer(apps[-1]).data["state"] == "active"
