@@ -211,15 +211,42 @@ _DECISION_ATTNAMES = (*(c for c in CUSTOMER_COLUMNS if "__" not in c), "region",
 
 
 @functools.cache
-def _customer_sql() -> str:
-    from jikuai.customers.models import Customer, Region
+def _customer_sql(vendor: str) -> str:
+    """The customer and its region's code; on PostgreSQL also, in the same statement, whether the
+    credit-report consent is active and the active list entries on the customer's ID number and mobile
+    (what ``prefetch`` would read next, with the same predicates)."""
+    from jikuai.customers.models import Consent, Customer, Region
+    from riskrules.models import ListEntry
 
     table, region = Customer._meta.db_table, Region._meta.db_table
+    extra = ""
+    if vendor == "postgresql":
+        entry = ", ".join(f"e.{ListEntry._meta.get_field(name).column}" for name in LIST_FIELDS)
+        extra = (
+            f', EXISTS (SELECT 1 FROM "{Consent._meta.db_table}" consent WHERE consent.customer_id = "{table}"."id"'  # noqa: S608
+            " AND consent.purpose = 'credit_report' AND consent.withdrawn_at IS NULL)"
+            f", (SELECT json_agg(json_build_array({entry})) FROM {ListEntry._meta.db_table} e WHERE e.status = 'active'"
+            f' AND e.key_index IN ("{table}"."id_number_index", "{table}"."mobile_index"))'
+        )
     return (
-        f'SELECT {fastsql.columns(Customer, _DECISION_ATTNAMES)}, "{region}"."code" FROM "{table}"'  # noqa: S608 - names from _meta
+        f'SELECT {fastsql.columns(Customer, _DECISION_ATTNAMES)}, "{region}"."code"{extra} FROM "{table}"'  # noqa: S608 - names from _meta
         f' LEFT JOIN "{region}" ON "{region}"."id" = "{table}"."region_id"'
         f' WHERE "{table}"."id" = %s AND "{table}"."institution_id" = %s'
     )
+
+
+@dataclass(frozen=True)
+class _Prefetched:
+    """Read with the customer (PostgreSQL): consent and the list entries on its own identifiers."""
+
+    credit_consent: bool
+    list_rows: tuple
+
+
+def _list_row(values: list) -> tuple:
+    key_index, kind, source, reason, valid_from, valid_to, institution_id = values
+    day = dt.date.fromisoformat
+    return (key_index, kind, source, reason, valid_from and day(valid_from), valid_to and day(valid_to), institution_id)
 
 
 @functools.cache
@@ -244,17 +271,24 @@ def _list_sql(keys: int) -> str:
 def customer_for_decision(customer_id: int, institution_id: int):
     """The customer as decisions read it (the columns above, the region's code with it; the other
     columns — the encrypted mobile, address and bank card among them — load only if touched), or None
-    when the institution has no such customer. One statement, built once: the integrator's apply."""
+    when the institution has no such customer. One statement, built once: the integrator's apply. On
+    PostgreSQL it also brings the customer's consent and list entries, which a decision given this
+    customer then does not read again (``prefetch``)."""
     from jikuai.customers.models import Customer, Region
 
     with fastsql.cursor() as cursor:
-        cursor.execute(_customer_sql(), [customer_id, institution_id])
+        cursor.execute(_customer_sql(cursor.db.vendor), [customer_id, institution_id])
         row = cursor.fetchone()
     if row is None:
         return None
     (customer,) = fastsql.instances(Customer, _DECISION_ATTNAMES, [row])
+    width = len(_DECISION_ATTNAMES)
     if customer.region_id is not None:
-        Customer.region.field.set_cached_value(customer, Region.from_db("default", ["id", "code"], [customer.region_id, row[-1]]))
+        region = Region.from_db("default", ["id", "code"], [customer.region_id, row[width]])
+        Customer.region.field.set_cached_value(customer, region)
+    if len(row) > width + 1:
+        consent, entries = row[width + 1], row[width + 2]
+        customer._decision_prefetch = _Prefetched(bool(consent), tuple(_list_row(e) for e in entries or ()))
     return customer
 
 
@@ -276,6 +310,17 @@ def prefetch(
         data.customers = {
             c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("region").only(*CUSTOMER_COLUMNS)
         }
+    ready = _prefetched_with_customer(items, data.customers) if len(customer_ids) == 1 else None
+    if ready is not None and (needs_consent or needs_lists):  # read with the customer (customer_for_decision)
+        (only,) = customer_ids
+        del data.customers[only]._decision_prefetch  # for this decision only: a later one reads afresh
+        if needs_consent and ready.credit_consent:
+            data.credit_consents = {only}
+        if needs_lists:
+            for row in ready.list_rows:
+                data.list_entries.setdefault(row[0], []).append(row)
+            data.list_loaded = True
+        return data
     if needs_consent and len(customer_ids) == 1:
         (only,) = customer_ids
         with fastsql.cursor() as cursor:  # customers.services.consent_is_active, the statement built once
@@ -299,6 +344,18 @@ def prefetch(
                     data.list_entries.setdefault(row[0], []).append(row)
         data.list_loaded = True
     return data
+
+
+def _prefetched_with_customer(items, customers: dict):
+    """The consent and list rows read with the subject's customer, if they cover every identifier the
+    lists would be searched on (inputs may add a device or a business licence: then read as usual)."""
+    ((subject, inputs),) = items if len(items) == 1 else ((None, None),)
+    customer = customers.get(subject.customer_id) if subject is not None else None
+    ready = getattr(customer, "_decision_prefetch", None)
+    if ready is None:
+        return None
+    own = {customer.id_number_index, customer.mobile_index}
+    return ready if identifier_indexes(inputs, customer) <= own else None
 
 
 # --- derived expressions ------------------------------------------------------------------------
