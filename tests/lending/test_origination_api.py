@@ -5,6 +5,8 @@ submit in one call returns the decision; bad input is refused with nothing writt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lending.models import LoanApplication, ReviewTask
 from lending.services.products import product_save
@@ -250,3 +252,72 @@ def test_application_representation_is_what_the_declared_fields_give(api, produc
             serializer = ApplicationSerializer(app, context=context)
             assert serializer.to_representation(app) == serializers.Serializer.to_representation(serializer, app)
     assert ApplicationSerializer(apps[-1]).data["state"] == "active"
+
+
+_texts = st.one_of(
+    st.sampled_from(["ydd", "50000", "50000.00", "装修", " ydd", "ydd ", "", "a\x00b", "\ud800", "x" * 31, "9" * 21, "家" * 200]),
+    st.text(max_size=40),
+)
+_values = st.one_of(_texts, st.integers(-5, 10**6), st.booleans(), st.none(), st.floats(allow_nan=False, width=32))
+
+
+_well_formed = st.fixed_dictionaries(
+    {
+        "customer_id": st.integers(1, 10**9),
+        "product_code": st.sampled_from(["ydd", "gxd", "jnkd"]),
+        "amount": st.sampled_from(["50000", "50000.00", "1", "abc", "9" * 20]),
+        "term_months": st.integers(1, 60),
+        "repayment_method": st.sampled_from(["equal_installment", "equal_principal", "interest_only", "bullet"]),
+    },
+    optional={"purpose": _texts, "declared_monthly_income": st.sampled_from(["", "8000", " 8000", "x" * 21])},
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _well_formed
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "customer_id": st.one_of(st.integers(-(2**60), 2**60), _values),
+            "product_code": _values,
+            "amount": _values,
+            "term_months": st.one_of(st.sampled_from([3, 12, 36]), _values),
+            "repayment_method": st.one_of(st.sampled_from(["equal_installment", "interest_only", "bullet", "other"]), _values),
+            "purpose": _values,
+            "declared_monthly_income": _values,
+            "employer_category": st.sampled_from(["government", "x"]),
+        },
+    )
+)
+def test_well_formed_fast_path_gives_what_the_fields_give(data):
+    from rest_framework import serializers as drf
+    from rest_framework.exceptions import ValidationError
+
+    from lending.api.origination import ApplicationCreateSerializer, _well_formed_application
+
+    fast = _well_formed_application(data)
+    serializer = ApplicationCreateSerializer(data=data)
+    try:
+        full = dict(drf.Serializer.to_internal_value(serializer, data))
+    except ValidationError:
+        full = None
+    if fast is not None:
+        assert fast == full  # taken only where the fields accept the request, with the same values
+    assert serializer.is_valid() == (full is not None)
+    if full is not None:
+        assert dict(serializer.validated_data) == full
+
+
+def test_well_formed_fast_path_is_taken_for_a_plain_request():
+    from lending.api.origination import _well_formed_application
+
+    plain = {
+        "customer_id": 7,
+        "product_code": "ydd",
+        "amount": "50000.00",
+        "term_months": 12,
+        "repayment_method": "equal_installment",
+    }
+    assert _well_formed_application(plain) == {**plain, "purpose": "", "declared_monthly_income": ""}
+    assert _well_formed_application({**plain, "amount": 50000}) is None  # a number: the field converts it
