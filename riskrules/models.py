@@ -412,10 +412,13 @@ class DecisionRecord(models.Model):
         CHAMPION = "champion", "冠军 champion"
         CHALLENGER = "challenger", "挑战者 challenger"
 
+    # institution and rule set lead composite indexes below: no index of their own (one insert per decision)
     institution = models.ForeignKey(
-        Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name="法人行社"
+        Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name="法人行社", db_index=False
     )
-    rule_set = models.ForeignKey(RuleSet, on_delete=models.PROTECT, related_name="decisions", verbose_name="规则集")
+    rule_set = models.ForeignKey(
+        RuleSet, on_delete=models.PROTECT, related_name="decisions", verbose_name="规则集", db_index=False
+    )
     version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="decisions", verbose_name="版本")
     version_hash = models.CharField("版本哈希", max_length=64)
     engine_version = models.CharField("引擎版本", max_length=40)
