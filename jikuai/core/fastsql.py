@@ -120,10 +120,74 @@ def history_row(instance: Model, history_type: str = "+"):
     )
 
 
-def insert_with_history(objs: Sequence[Model], *, using: str = "default") -> None:
-    """``insert`` plus the ``+`` history row of each instance (one more statement), as ``save()`` would."""
+def insert_with_history(objs: Sequence[Model], *, children: tuple = (), using: str = "default") -> None:
+    """``insert`` plus the ``+`` history row of each instance, as ``save()`` would write them.
+
+    ``children``: ``(rows, attname)`` pairs — unsaved rows of other models whose ``attname`` is to hold
+    the new primary key (the transition logs of a new application), written with it. On PostgreSQL one
+    instance, its history row and the children are one statement; otherwise one statement per model."""
+    objs = list(objs)
+    connection = connections[using]
+    if len(objs) == 1 and connection.vendor == "postgresql" and objs[0].pk is None:
+        _insert_tree(objs[0], children, connection, using)
+        return
     insert(objs, using=using)
     insert([history_row(obj, "+") for obj in objs], using=using)
+    for rows, attname in children:
+        for row in rows:
+            setattr(row, attname, objs[0].pk)
+        insert(rows, using=using)
+
+
+def _insert_tree(obj: Model, children: tuple, connection, using: str) -> None:
+    model = type(obj)
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _plan(model, False)[0]]
+    history = history_row(obj, "+")  # after pre_save (auto_now), as simple_history copies the saved row
+    shape = tuple((type(rows[0]), attname, len(rows)) for rows, attname in children if rows)
+    sql = _tree_sql(model, type(history), shape)
+    parent_pk = model._meta.pk.attname
+    params += [
+        field.get_db_prep_save(field.pre_save(history, True), connection)
+        for field in _plan(type(history), False)[0]
+        if field.attname != parent_pk
+    ]
+    for rows, attname in children:
+        fields = [field for field in _plan(type(rows[0]), False)[0] if field.attname != attname] if rows else []
+        params += [field.get_db_prep_save(field.pre_save(row, True), connection) for row in rows for field in fields]
+    with cursor(using) as db:
+        db.execute(sql, params)
+        (pk,) = db.fetchone()
+    setattr(obj, parent_pk, pk)
+    setattr(history, parent_pk, pk)
+    for instance in [obj, history, *(row for rows, _ in children for row in rows)]:
+        instance._state.adding = False
+        instance._state.db = using
+    for rows, attname in children:
+        for row in rows:
+            setattr(row, attname, pk)
+
+
+@functools.lru_cache(maxsize=64)
+def _tree_sql(model: type[Model], history_model: type[Model], shape: tuple) -> str:
+    """WITH parent AS (INSERT … RETURNING pk), its history row and children selected from it."""
+    connection = connections["default"]
+    qn = connection.ops.quote_name
+    fields, table, columns, _returning = _plan(model, False)
+    pk = qn(model._meta.pk.column)
+    parent_pk = model._meta.pk.attname
+
+    def selected(target: type[Model], key_attname: str, rows: int) -> str:
+        tfields, ttable, tcolumns, _ = _plan(target, False)
+        exprs = ", ".join(
+            f"r.{pk}" if field.attname == key_attname else f"%s::{field.cast_db_type(connection)}" for field in tfields
+        )
+        selects = " UNION ALL ".join([f"SELECT {exprs} FROM r"] * rows)  # noqa: S608 - names from _meta
+        return f"INSERT INTO {ttable} ({tcolumns}) {selects}"
+
+    parts = [f"r AS (INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {pk})"]  # noqa: S608
+    parts.append(f"h AS ({selected(history_model, parent_pk, 1)})")
+    parts += [f"c{n} AS ({selected(child, attname, rows)})" for n, (child, attname, rows) in enumerate(shape)]
+    return f"WITH {', '.join(parts)} SELECT {pk} FROM r"  # noqa: S608 - names from _meta, values bound
 
 
 @functools.cache

@@ -39,7 +39,8 @@ class DeferrableBackend(SimpleBackend):
 @contextlib.contextmanager
 def deferred_state_logs(instance):
     """Collect ``instance``'s transition logs and bulk-insert them when the block ends without an error
-    (the instance must be saved by then). Needs ``DJANGO_FSM_LOG_STORAGE_METHOD`` = this backend."""
+    (the instance must be saved by then). The block gets the list: rows written meanwhile together with
+    the instance (``fastsql.insert_with_history(children=…)``) are not written again. Needs ``DJANGO_FSM_LOG_STORAGE_METHOD`` = this backend."""
 
     rows: list = []
     instance._deferred_state_logs = rows
@@ -47,6 +48,7 @@ def deferred_state_logs(instance):
         yield rows
     finally:
         del instance._deferred_state_logs
+    rows = [row for row in rows if row._state.adding]  # not already written with the instance
     if rows:
         if instance.pk is None:
             raise RuntimeError("deferred_state_logs: save the instance before the block ends")

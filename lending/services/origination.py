@@ -383,47 +383,61 @@ def application_apply(
     and the same decision as ``application_create`` followed by ``application_submit``, written once.
 
     The application is decided before its row exists and inserted in its final state (approved,
-    rejected or referred) with its whole transition history (created → submitted → deciding → outcome,
-    one bulk insert) — no draft is written and re-read. A refusal writes nothing. A second open
-    application of the customer for the product is refused (Conflict ``application_open``) by the
-    one-open-application index itself, with no look-up first: the decision made meanwhile rolls back
-    with the insert (a rare case, paid for by it alone), and a concurrent race ends the same way."""
+    rejected or referred) with its history row and whole transition history (created → submitted →
+    deciding → outcome), one statement — no draft is written and re-read. A refusal writes nothing. A
+    second open application of the customer for the product is refused (Conflict ``application_open``)
+    by the one-open-application index itself, with no look-up first: the decision made meanwhile rolls
+    back with the insert (a rare case, paid for by it alone), and a concurrent race ends the same way. An
+    application number taken meanwhile (random, one in ~10⁹ per number and day) is retried under a new
+    number, deciding again."""
     started = time.perf_counter()
-    app = _draft(
-        customer=customer,
-        product=product,
-        amount=amount,
-        term_months=term_months,
-        repayment_method=repayment_method,
-        channel=channel,
-        purpose=purpose,
-        staff=staff,
-        declared_monthly_income=declared_monthly_income,
-        extra_inputs=extra_inputs,
-    )
-    try:  # no advisory look-up first: the one-open-application index answers, and a refusal rolls back
-        with transaction.atomic():
-            business_date = get_business_date()
-            app.application_no = new_application_no(business_date)
-            flow = credit_flows().get(product.code, "")
-            if flow:
-                app.product_snapshot["credit_flow_ruleset"] = flow
-            by = _actor_user(staff)
-            with deferred_state_logs(app):
-                app.submit(by=by, description="员工代客提交" if staff is not None else "客户提交")
-                app.start_deciding(by=by, description="自动审批")
-                _apply(app, _decide(app, app.product_snapshot, business_date, customer), business_date, by=by)
-                app.decision_ms = round((time.perf_counter() - started) * 1000, 1)
-                fastsql.insert_with_history([app])  # what save(force_insert=True) writes, SQL built once
-            _note_income(customer, app.declared_monthly_income)
-            _after_decision(app, business_date)
-    except IntegrityError:
-        other = _open_application_no(customer, product)
-        if other:  # a concurrent request won the one-open-application constraint
-            raise _open_conflict(other) from None
-        raise Conflict("申请编号冲突，请重试。", "application number collision, retry", code="retry") from None
+    terms = {
+        "customer": customer,
+        "product": product,
+        "amount": amount,
+        "term_months": term_months,
+        "repayment_method": repayment_method,
+        "channel": channel,
+        "purpose": purpose,
+        "staff": staff,
+        "declared_monthly_income": declared_monthly_income,
+        "extra_inputs": extra_inputs,
+    }
+    app = _draft(**terms)  # every refusal of bad input happens here, before anything is written
+    for attempt in range(3):
+        if attempt:
+            app = _draft(**terms)  # the number was taken meanwhile (rare): decide again under a new one
+        try:  # no advisory look-up first: the one-open-application index answers, and a refusal rolls back
+            with transaction.atomic():
+                _apply_once(app, customer=customer, product=product, staff=staff, started=started)
+            break
+        except IntegrityError:
+            other = _open_application_no(customer, product)
+            if other:  # a concurrent request won the one-open-application constraint
+                raise _open_conflict(other) from None
+    else:  # pragma: no cover - three colliding random numbers
+        raise Conflict("申请编号冲突，请重试。", "application number collision, retry", code="retry")
     logger.info("application %s applied and decided %s in %.0f ms", app.application_no, app.state, app.decision_ms)
     return app
+
+
+def _apply_once(app: LoanApplication, *, customer: Customer, product: Product, staff: Staff | None, started: float) -> None:
+    business_date = get_business_date()
+    app.application_no = new_application_no(business_date)
+    flow = credit_flows().get(product.code, "")
+    if flow:
+        app.product_snapshot["credit_flow_ruleset"] = flow
+    by = _actor_user(staff)
+    with deferred_state_logs(app) as logs:
+        app.submit(by=by, description="员工代客提交" if staff is not None else "客户提交")
+        app.start_deciding(by=by, description="自动审批")
+        _apply(app, _decide(app, app.product_snapshot, business_date, customer), business_date, by=by)
+        app.decision_ms = round((time.perf_counter() - started) * 1000, 1)
+        # what save(force_insert=True) writes — the row and its history row — with its transition logs,
+        # in one statement
+        fastsql.insert_with_history([app], children=((logs, "object_id"),))
+    _note_income(customer, app.declared_monthly_income)
+    _after_decision(app, business_date)
 
 
 def _after_decision(app: LoanApplication, business_date: dt.date) -> None:

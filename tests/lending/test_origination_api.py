@@ -218,6 +218,26 @@ def test_a_second_open_application_is_refused_by_the_index_and_its_decision_roll
     assert DecisionRecord.objects.count() == decisions_before
 
 
+def test_an_application_number_taken_meanwhile_is_retried_under_a_new_one(api, products, branch, monkeypatch):
+    from django_fsm_log.models import StateLog
+
+    from lending.services import origination
+    from riskrules.models import DecisionRecord
+
+    taken = api.post("/api/v1/applications", body(applicant(branch=branch)), key="num-1").json()["application_no"]
+    numbers = iter([taken, "AP20990101FRESH2"])
+    monkeypatch.setattr(origination, "new_application_no", lambda day: next(numbers))
+    customer = applicant(branch=branch)
+    decisions_before, logs_before = DecisionRecord.objects.count(), StateLog.objects.count()
+    response = api.post("/api/v1/applications", body(customer), key="num-2")
+    assert response.status_code == 201, response.json()
+    app = LoanApplication.objects.get(customer=customer)
+    assert response.json()["application_no"] == app.application_no == "AP20990101FRESH2"
+    assert DecisionRecord.objects.count() == decisions_before + 1  # the first attempt's decision rolled back
+    assert StateLog.objects.count() == logs_before + 3 and app.history.count() == 1
+    assert DecisionRecord.objects.get(pk=app.decision_ids["flow"]).subject_id == app.application_no
+
+
 def test_a_product_suspended_after_it_was_remembered_is_refused_on_the_next_call(api, products, branch):
     first = applicant(branch=branch)
     assert api.post("/api/v1/applications", body(first), key="m-1").status_code == 201
