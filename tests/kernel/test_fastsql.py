@@ -131,3 +131,19 @@ def test_children_are_written_with_the_new_key_in_the_same_statement_and_not_aga
     ]  # in order, once: the block's end wrote nothing more
     history = Institution.history.model.objects.get(id=fast.pk)
     assert history.created_at == Institution.objects.get(pk=fast.pk).created_at and history.history_type == "+"
+
+
+def test_long_statements_are_parsed_once_per_process():
+    """psycopg re-parses statements over 50 parameters on every execution; fastsql's are few and kept."""
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL (DATABASE_URL): the server-side binding cursor is PostgreSQL's")
+    from psycopg import _queries
+
+    sql = "SELECT " + ", ".join(["%s::int"] * 60)
+    with fastsql.cursor() as cursor:
+        cursor.execute(sql, list(range(60)))
+        assert cursor.fetchone() == tuple(range(60))
+        before = _queries._query2pg.cache_info().hits
+        cursor.execute(sql, list(range(1, 61)))
+        assert cursor.fetchone() == tuple(range(1, 61))
+    assert _queries._query2pg.cache_info().hits == before + 1
