@@ -147,3 +147,19 @@ def test_long_statements_are_parsed_once_per_process():
         cursor.execute(sql, list(range(1, 61)))
         assert cursor.fetchone() == tuple(range(1, 61))
     assert _queries._query2pg.cache_info().hits == before + 1
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_statements_are_prepared_per_connection_unless_switched_off(prepared, settings):
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL (DATABASE_URL): prepared statements are PostgreSQL's")
+    settings.DB_PREPARED_STATEMENTS = prepared
+    marker = f"fastsql-prepare-{prepared}"
+    with CaptureQueriesContext(connection) as queries, fastsql.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute("SELECT %s::text AS marker", [marker])
+            assert cursor.fetchone() == (marker,)
+    assert [q["sql"] for q in queries.captured_queries] == ["SELECT $1::text AS marker"] * 2  # still logged
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%AS marker%"])
+        assert cursor.fetchone()[0] == (1 if prepared else 0)
