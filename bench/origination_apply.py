@@ -8,7 +8,8 @@ credit-report consent and a declared income, an integrator client; gunicorn (syn
 free loopback port with production-like settings (DEBUG off).
 
 Timed, with ``--clients`` concurrent client threads, a new connection per request (gunicorn sync workers
-close every connection), each phase after a warm-up:
+close every connection), after a warm-up of each, two phases that take turns in ``--rounds`` slices
+(baseline, apply, baseline, apply, …) so that the machine's changing speed weighs on both alike:
 1. baseline — ``GET /version.json``, a plain JSON view through the same middleware stack;
 2. apply — ``POST /api/v1/applications`` signed (HMAC, nonce, timestamp; signed before the timed phase, as a
    load generator prepares its requests) with an Idempotency-Key: create
@@ -231,6 +232,7 @@ def _run(port: int, clients: int, jobs: list) -> dict:
         "max_ms": round(max(latencies) * 1000, 1),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "_bodies": bodies,
+        "_latencies": latencies,
     }
 
 
@@ -260,17 +262,48 @@ def _cpu_seconds(server_group: int, relay_group: int | None = None) -> dict | No
     return used
 
 
-def _timed(port: int, clients: int, jobs: list, server_group: int, relay_group: int | None = None) -> dict:
-    """``_run`` with the CPU each side spent per request (ms), measured over the phase."""
-    before = _cpu_seconds(server_group, relay_group)
-    result = _run(port, clients, jobs)
-    after = _cpu_seconds(server_group, relay_group)
-    if before and after:
-        result["cpu_ms_per_request"] = {
-            side: round((after[side] - before[side]) * 1000 / len(jobs), 2)
-            for side in ("app_server", "database", "relay", "client")
+def _interleaved(port: int, clients: int, phases: dict, rounds: int, server_group: int, relay_group: int | None) -> dict:
+    """Run each phase's jobs in ``rounds`` slices, the phases taking turns (baseline, apply, baseline, …), so
+    a change in the machine's speed during the run weighs on both alike; each phase's figures are over all
+    of its slices (requests/s = its requests ÷ the time its slices took)."""
+    totals = {name: {"seconds": 0.0, "latencies": [], "statuses": {}, "bodies": [], "cpu": None} for name in phases}
+    for index in range(rounds):
+        for name, jobs in phases.items():
+            size = -(-len(jobs) // rounds)
+            part = jobs[index * size : (index + 1) * size]
+            if not part:
+                continue
+            before = _cpu_seconds(server_group, relay_group)
+            result = _run(port, clients, part)
+            after = _cpu_seconds(server_group, relay_group)
+            total = totals[name]
+            total["seconds"] += result["seconds"]
+            total["latencies"] += result["_latencies"]
+            total["bodies"] += result["_bodies"]
+            for status, count in result["statuses"].items():
+                total["statuses"][status] = total["statuses"].get(status, 0) + count
+            if before and after:
+                spent = {side: after[side] - before[side] for side in after}
+                total["cpu"] = {side: (total["cpu"] or {}).get(side, 0.0) + spent[side] for side in spent}
+    out = {}
+    for name, total in totals.items():
+        latencies, count = total["latencies"], len(total["latencies"])
+        out[name] = {
+            "requests": count,
+            "seconds": round(total["seconds"], 3),
+            "requests_per_second": round(count / total["seconds"], 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p95_ms": round(_percentile(latencies, 95) * 1000, 1),
+            "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+            "max_ms": round(max(latencies) * 1000, 1),
+            "statuses": dict(sorted(total["statuses"].items())),
+            "_bodies": total["bodies"],
         }
-    return result
+        if total["cpu"]:
+            out[name]["cpu_ms_per_request"] = {
+                side: round(total["cpu"][side] * 1000 / count, 2) for side in ("app_server", "database", "relay", "client")
+            }
+    return out
 
 
 def _version_job(conn):
@@ -320,6 +353,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=800, help="timed requests per phase")
     parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=4, help="slices per phase, the phases taking turns")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2 + 1, help="gunicorn sync workers")
     parser.add_argument("--size", type=int, default=None, help="alias of --requests (python -m bench --size N)")
     parser.add_argument("--keep-db", action="store_true")
@@ -352,9 +386,10 @@ def main(argv=None) -> dict:
         amounts = [rng.choice([30_000, 50_000, 80_000, 120_000]) for _ in customer_ids]
         jobs = [_apply_job(app_id, pk, amount) for pk, amount in zip(customer_ids, amounts, strict=True)]
         _run(port, args.clients, [_version_job] * args.warmup)
-        baseline = _timed(port, args.clients, [_version_job] * args.requests, process.pid, relay_group)
         _run(port, args.clients, jobs[: args.warmup])
-        apply = _timed(port, args.clients, jobs[args.warmup :], process.pid, relay_group)
+        phases = {"baseline": [_version_job] * args.requests, "apply": jobs[args.warmup :]}
+        measured = _interleaved(port, args.clients, phases, args.rounds, process.pid, relay_group)
+        baseline, apply = measured["baseline"], measured["apply"]
         outcomes: dict[str, int] = {}
         for body in apply.pop("_bodies"):
             key = _outcome(body)
@@ -368,6 +403,7 @@ def main(argv=None) -> dict:
             "size": args.requests,
             "figures": {
                 "clients": args.clients,
+                "rounds": args.rounds,
                 "gunicorn_workers": args.workers,
                 "baseline_plain_json": baseline,
                 "apply_to_decision": apply,
