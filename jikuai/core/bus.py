@@ -84,6 +84,13 @@ def publish(topic: str, payload: dict[str, Any]) -> OutboxEvent:
     return event
 
 
+def event_for_relay(topic: str, payload: dict[str, Any]) -> OutboxEvent | None:
+    """An unsaved event for the caller to insert in its own statement (``fastsql`` children) — the same
+    row ``publish`` writes; only where the relay hands events on (nothing then happens after commit).
+    None otherwise: call ``publish``."""
+    return OutboxEvent(topic=topic, payload=payload) if relayed() else None
+
+
 def relayed() -> bool:
     """Whether the relay process hands committed events to the workers (see the module's docstring)."""
     return settings.BUS_RELAY and not settings.CELERY_TASK_ALWAYS_EAGER

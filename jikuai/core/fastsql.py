@@ -159,7 +159,8 @@ def insert_with_history(objs: Sequence[Model], *, children: tuple = (), using: s
     """``insert`` plus the ``+`` history row of each instance, as ``save()`` would write them.
 
     ``children``: ``(rows, attname)`` pairs — unsaved rows of other models whose ``attname`` is to hold
-    the new primary key (the transition logs of a new application), written with it. On PostgreSQL one
+    the new primary key (the transition logs of a new application), written with it; ``"field.key"``
+    puts it under ``key`` of a JSON field instead (the application id in its decided event's payload). On PostgreSQL one
     instance, its history row and the children are one statement; otherwise one statement per model."""
     objs = list(objs)
     connection = connections[using]
@@ -170,8 +171,16 @@ def insert_with_history(objs: Sequence[Model], *, children: tuple = (), using: s
     insert([history_row(obj, "+") for obj in objs], using=using)
     for rows, attname in children:
         for row in rows:
-            setattr(row, attname, objs[0].pk)
+            _assign(row, attname, objs[0].pk)
         insert(rows, using=using)
+
+
+def _assign(row: Model, spec: str, pk) -> None:
+    field, _, key = spec.partition(".")
+    if key:
+        getattr(row, field)[key] = pk
+    else:
+        setattr(row, field, pk)
 
 
 def _insert_tree(obj: Model, children: tuple, connection, using: str) -> None:
@@ -199,7 +208,7 @@ def _insert_tree(obj: Model, children: tuple, connection, using: str) -> None:
         instance._state.db = using
     for rows, attname in children:
         for row in rows:
-            setattr(row, attname, pk)
+            _assign(row, attname, pk)
 
 
 @functools.lru_cache(maxsize=64)
@@ -211,11 +220,20 @@ def _tree_sql(model: type[Model], history_model: type[Model], shape: tuple) -> s
     pk = qn(model._meta.pk.column)
     parent_pk = model._meta.pk.attname
 
-    def selected(target: type[Model], key_attname: str, rows: int) -> str:
+    def selected(target: type[Model], spec: str, rows: int) -> str:
         tfields, ttable, tcolumns, _ = _plan(target, False)
-        exprs = ", ".join(
-            f"r.{pk}" if field.attname == key_attname else f"%s::{field.cast_db_type(connection)}" for field in tfields
-        )
+        json_field, _, key = spec.partition(".")
+
+        def expr(field) -> str:
+            if field.attname == spec:
+                return f"r.{pk}"
+            if key and field.attname == json_field:  # the key is a plain name: checked below
+                return f"jsonb_set(%s::jsonb, '{{{key}}}', to_jsonb(r.{pk}))"
+            return f"%s::{field.cast_db_type(connection)}"
+
+        if key and not key.isidentifier():
+            raise ValueError(f"fastsql: a JSON key must be a plain name, not {key!r}")
+        exprs = ", ".join(expr(field) for field in tfields)
         selects = " UNION ALL ".join([f"SELECT {exprs} FROM r"] * rows)  # noqa: S608 - names from _meta
         return f"INSERT INTO {ttable} ({tcolumns}) {selects}"
 

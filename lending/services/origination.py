@@ -433,11 +433,16 @@ def _apply_once(app: LoanApplication, *, customer: Customer, product: Product, s
         app.start_deciding(by=by, description="自动审批")
         _apply(app, _decide(app, app.product_snapshot, business_date, customer), business_date, by=by)
         app.decision_ms = round((time.perf_counter() - started) * 1000, 1)
-        # what save(force_insert=True) writes — the row and its history row — with its transition logs,
-        # in one statement
-        fastsql.insert_with_history([app], children=((logs, "object_id"),))
+        # what save(force_insert=True) writes — the row and its history row — with its transition logs and,
+        # where the relay hands events on, its decided event: one statement
+        event = None
+        if app.state != ApplicationState.REFERRED:
+            event = bus.event_for_relay(DECIDED_TOPIC, _decided_payload(app, business_date))
+        children = ((logs, "object_id"), *((([event], "payload.application_id"),) if event else ()))
+        fastsql.insert_with_history([app], children=children)
     _note_income(customer, app.declared_monthly_income)
-    _after_decision(app, business_date)
+    if event is None:
+        _after_decision(app, business_date)
 
 
 def _after_decision(app: LoanApplication, business_date: dt.date) -> None:

@@ -341,3 +341,22 @@ def test_well_formed_fast_path_is_taken_for_a_plain_request():
     }
     assert _well_formed_application(plain) == {**plain, "purpose": "", "declared_monthly_income": ""}
     assert _well_formed_application({**plain, "amount": 50000}) is None  # a number: the field converts it
+
+
+def test_with_the_relay_the_decided_event_is_written_with_the_application(api, products, branch, settings):
+    """Where the relay hands events on, the decided event goes into the application's own statement, with
+    the application's id put into its payload by the database; it is the row publish() would write."""
+    from jikuai.core.models import OutboxEvent
+
+    settings.CELERY_TASK_ALWAYS_EAGER, settings.BUS_RELAY = False, True
+    customer = applicant(branch=branch)
+    with CaptureQueriesContext(connection) as queries:
+        data = api.post("/api/v1/applications", body(customer), key="relay-1").json()
+    assert data["state"] == "approved"
+    assert not any("core_outboxevent" in q["sql"] and q["sql"].startswith("INSERT") for q in queries.captured_queries)
+    event = OutboxEvent.objects.get(topic="lending.application_decided", payload__application_id=data["id"])
+    assert event.status == "pending" and event.attempts == 0
+    assert event.payload["application_no"] == data["application_no"] and event.payload["outcome"] == "approved"
+    assert event.payload["approved_amount"] == data["approved_amount"] and event.payload["source"] == "automatic"
+    referred = api.post("/api/v1/applications", body(applicant(branch=branch, verified=False)), key="relay-2").json()
+    assert referred["state"] == "referred" and ReviewTask.objects.filter(application_id=referred["id"]).exists()
