@@ -13,6 +13,7 @@ regenerating a contract gives the same bytes.
 """
 
 import io
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -153,8 +154,14 @@ def _build(story, *, title: str, author: str, contract_no: str, page_label: str 
         invariant=1,
     )
     footer = _footer(author, contract_no, page_label)
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    with _BUILDING:
+        doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
+
+
+# reportlab's embedded TrueType font keeps its glyph-subset state on the shared font object: two documents
+# built at once in one process (threads racing to sign) corrupt it (KeyError in makeSubset). One at a time.
+_BUILDING = threading.Lock()
 
 
 def _parties(terms: dict, borrower: Borrower, st) -> list:

@@ -71,3 +71,38 @@ def test_the_row_lock_lets_one_signature_through_even_if_every_code_check_passes
     outcomes = _race(contract, "000000")
     _assert_signed_once(contract, outcomes)
     assert sorted(outcomes) == ["already_signed"] * (THREADS - 1) + ["signed"]
+
+
+def test_documents_built_at_once_in_threads_all_come_out():
+    """reportlab's embedded font keeps its glyph-subset state on the shared font object; documents built
+    in racing threads (the evidence page of every signing attempt) once broke it (KeyError in makeSubset)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph
+
+    from lending.contracts import pdf
+
+    style = ParagraphStyle("race", fontName=pdf.font_name(), fontSize=10)
+    texts = [
+        "借款合同甲方乙方",
+        "额度借据还款计划",
+        "年化利率罚息条款",
+        "农商银行吉林榆树",
+        "客户经理审批签章",
+        "电子签名验证完整",
+    ]
+
+    def build(index: int) -> bytes:
+        text = "".join(chr(0x4E00 + (index * 97 + n * 13) % 2000) for n in range(400)) + texts[index % len(texts)]
+        return pdf._build([Paragraph(text, style)], title="并发", author="测试", contract_no=f"RACE{index}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows at once
+    try:
+        with ThreadPoolExecutor(max_workers=4) as executor:
+            documents = list(executor.map(build, range(16)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(document.startswith(b"%PDF") and len(document) > 1000 for document in documents)
