@@ -163,3 +163,15 @@ def test_statements_are_prepared_per_connection_unless_switched_off(prepared, se
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%AS marker%"])
         assert cursor.fetchone()[0] == (1 if prepared else 0)
+
+
+def test_one_off_statements_over_a_thousand_parameters_are_not_prepared():
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL (DATABASE_URL): prepared statements are PostgreSQL's")
+    sql = "SELECT " + ", ".join(["%s::int"] * 1001) + " AS big_marker"
+    with fastsql.cursor() as cursor:
+        cursor.execute(sql, list(range(1001)))
+        assert cursor.fetchone()[1000] == 1000
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%AS big_marker%"])
+        assert cursor.fetchone()[0] == 0
