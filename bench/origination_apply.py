@@ -1,11 +1,11 @@
 """Apply-to-decision over the integrator API against gunicorn on loopback (八随五秒: the answer in seconds).
 
-    python -m bench.origination_apply [--clients 16] [--requests 800] [--workers 5] [--keep-db]
+    python -m bench.origination_apply [--clients 16] [--requests 800] [--workers N] [--keep-db]
 
 Runs in its own database ``<DATABASE_URL name>_apply_bench`` (created, migrated, dropped afterwards unless
 --keep-db). Setup (not timed): the rule policy and the seven products, N teachers with verified KYC, a
-credit-report consent and a declared income, an integrator client; gunicorn (sync workers) started on a
-free loopback port with production-like settings (DEBUG off).
+credit-report consent and a declared income, an integrator client; gunicorn started on a free loopback
+port as production runs it (``gunicorn.conf.py``: sync workers, one per core plus one; DEBUG off).
 
 Timed, with ``--clients`` concurrent client threads, a new connection per request (gunicorn sync workers
 close every connection), after a warm-up of each, two phases that take turns in ``--rounds`` slices
@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import random
+import runpy
 import secrets
 import signal
 import socket
@@ -153,11 +154,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _configured_workers() -> int:
+    """The worker count production runs with: the ``workers`` of ``gunicorn.conf.py`` (the Procfile's web)."""
+    return int(runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"])
+
+
 def _start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = {**os.environ, "DJANGO_DEBUG": "False", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR"}
+    command = [str(gunicorn), "jikuai.wsgi:application", "-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}"]
     process = subprocess.Popen(
-        [str(gunicorn), "jikuai.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "error"],
+        [*command, "-w", str(workers), "--log-level", "error"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -354,12 +361,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--requests", type=int, default=800, help="timed requests per phase")
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=4, help="slices per phase, the phases taking turns")
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2 + 1, help="gunicorn sync workers")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn sync workers (default: as production, gunicorn.conf.py)"
+    )
     parser.add_argument("--size", type=int, default=None, help="alias of --requests (python -m bench --size N)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     if args.size:
         args.requests = args.size
+    if args.workers is None:
+        args.workers = _configured_workers()
     name, admin = _bench_database(args.keep_db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jikuai.settings")
     os.environ["DJANGO_DEBUG"] = "False"

@@ -120,6 +120,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, health-checking a kept connection without a round trip (jikuai/core/pgbackend)
+        DATABASES["default"]["ENGINE"] = "jikuai.core.pgbackend"
 # the apply's hot statements (jikuai.core.fastsql) are prepared once per connection; switch off behind a
 # transaction-pooling PgBouncer older than 1.21
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
