@@ -130,18 +130,18 @@ def insert(objs: Sequence[Model], *, using: str = "default", batch_size: int = 5
         obj._state.db = using
 
 
-def history_row(instance: Model, history_type: str = "+"):
-    """The django-simple-history row that saving ``instance`` would create, unsaved: the tracked fields,
-    history date, type, user and change reason as ``HistoricalRecords.create_historical_record`` fills
-    them (the user: ``instance._history_user``, else the signed-in user of the current request, as the
-    default ``get_user`` does). Models with m2m history or ``history_relation`` are refused."""
-    from simple_history.models import HistoricalRecords
-    from simple_history.utils import get_change_reason_from_object
-
-    model = type(instance)
+def _history_model(model: type[Model]) -> type[Model]:
     history_model = model.__dict__[model._meta.simple_history_manager_attribute].model
     if getattr(history_model, "history_relation", None) is not None or getattr(history_model, "_history_m2m_fields", None):
         raise TypeError(f"fastsql.history_row: {model._meta.label} keeps m2m history or history_relation")
+    return history_model
+
+
+def _history_extras(instance: Model, history_type: str) -> dict:
+    """The values of a history row that are not copied from the instance: date, type, user, reason."""
+    from simple_history.models import HistoricalRecords
+    from simple_history.utils import get_change_reason_from_object
+
     try:
         user = instance._history_user
     except AttributeError:
@@ -149,14 +149,22 @@ def history_row(instance: Model, history_type: str = "+"):
         user = getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
             user = None
+    return {
+        "history_date": getattr(instance, "_history_date", None) or timezone.now(),
+        "history_type": history_type,
+        "history_user": user,
+        "history_change_reason": get_change_reason_from_object(instance),
+    }
+
+
+def history_row(instance: Model, history_type: str = "+"):
+    """The django-simple-history row that saving ``instance`` would create, unsaved: the tracked fields,
+    history date, type, user and change reason as ``HistoricalRecords.create_historical_record`` fills
+    them (the user: ``instance._history_user``, else the signed-in user of the current request, as the
+    default ``get_user`` does). Models with m2m history or ``history_relation`` are refused."""
+    history_model = _history_model(type(instance))
     values = {field.attname: getattr(instance, field.attname) for field in history_model.tracked_fields}
-    return history_model(
-        history_date=getattr(instance, "_history_date", None) or timezone.now(),
-        history_type=history_type,
-        history_user=user,
-        history_change_reason=get_change_reason_from_object(instance),
-        **values,
-    )
+    return history_model(**_history_extras(instance, history_type), **values)
 
 
 def insert_with_history(objs: Sequence[Model], *, children: tuple = (), using: str = "default") -> None:
@@ -190,24 +198,25 @@ def _assign(row: Model, spec: str, pk) -> None:
 def _insert_tree(obj: Model, children: tuple, connection, using: str) -> None:
     model = type(obj)
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _plan(model, False)[0]]
-    history = history_row(obj, "+")  # after pre_save (auto_now), as simple_history copies the saved row
+    history_model = _history_model(model)
     shape = tuple((type(rows[0]), attname, len(rows)) for rows, attname in children if rows)
-    sql = _tree_sql(model, type(history), shape)
-    parent_pk = model._meta.pk.attname
-    params += [
-        field.get_db_prep_save(field.pre_save(history, True), connection)
-        for field in _plan(type(history), False)[0]
-        if field.attname != parent_pk
-    ]
+    sql, history_own = _tree_sql(model, history_model, shape)
+    # the history row copies the inserted row's columns in the statement itself (after pre_save, as
+    # simple_history copies the saved instance); only its own columns are sent: date, type, user, reason
+    extras = _history_extras(obj, "+")
+    for field in history_own:
+        value = extras[field.name] if field.name in extras else field.get_default()
+        if field.is_relation and isinstance(value, Model):
+            value = value.pk
+        params.append(field.get_db_prep_save(value, connection))
     for rows, attname in children:
         fields = [field for field in _plan(type(rows[0]), False)[0] if field.attname != attname] if rows else []
         params += [field.get_db_prep_save(field.pre_save(row, True), connection) for row in rows for field in fields]
     with cursor(using) as db:
         db.execute(sql, params)
         (pk,) = db.fetchone()
-    setattr(obj, parent_pk, pk)
-    setattr(history, parent_pk, pk)
-    for instance in [obj, history, *(row for rows, _ in children for row in rows)]:
+    setattr(obj, model._meta.pk.attname, pk)
+    for instance in [obj, *(row for rows, _ in children for row in rows)]:
         instance._state.adding = False
         instance._state.db = using
     for rows, attname in children:
@@ -216,13 +225,14 @@ def _insert_tree(obj: Model, children: tuple, connection, using: str) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _tree_sql(model: type[Model], history_model: type[Model], shape: tuple) -> str:
-    """WITH parent AS (INSERT … RETURNING pk), its history row and children selected from it."""
+def _tree_sql(model: type[Model], history_model: type[Model], shape: tuple) -> tuple[str, tuple]:
+    """WITH parent AS (INSERT … RETURNING …), its history row (the tracked columns copied from the
+    parent's RETURNING) and children selected from it. Returns the SQL and the history fields that are
+    parameters (in order)."""
     connection = connections["default"]
     qn = connection.ops.quote_name
     fields, table, columns, _returning = _plan(model, False)
     pk = qn(model._meta.pk.column)
-    parent_pk = model._meta.pk.attname
 
     def selected(target: type[Model], spec: str, rows: int) -> str:
         tfields, ttable, tcolumns, _ = _plan(target, False)
@@ -241,10 +251,24 @@ def _tree_sql(model: type[Model], history_model: type[Model], shape: tuple) -> s
         selects = " UNION ALL ".join([f"SELECT {exprs} FROM r"] * rows)  # noqa: S608 - names from _meta
         return f"INSERT INTO {ttable} ({tcolumns}) {selects}"
 
-    parts = [f"r AS (INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {pk})"]  # noqa: S608
-    parts.append(f"h AS ({selected(history_model, parent_pk, 1)})")
+    # a tracked field is copied when the history column has the parent's column name and database type
+    parent_types = {field.column: field.db_type(connection) for field in model._meta.concrete_fields}
+    tracked = {field.attname for field in history_model.tracked_fields}
+    hfields, htable, hcolumns, _ = _plan(history_model, False)
+    copied, own, exprs = [], [], []
+    for field in hfields:
+        if field.attname in tracked and parent_types.get(field.column) == field.db_type(connection):
+            copied.append(qn(field.column))
+            exprs.append(f"r.{qn(field.column)}")
+        else:
+            own.append(field)
+            exprs.append(f"%s::{field.cast_db_type(connection)}")
+    returned = ", ".join(dict.fromkeys([pk, *copied]))
+    history = f"INSERT INTO {htable} ({hcolumns}) SELECT {', '.join(exprs)} FROM r"  # noqa: S608 - names from _meta
+    parts = [f"r AS (INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {returned})"]  # noqa: S608
+    parts.append(f"h AS ({history})")
     parts += [f"c{n} AS ({selected(child, attname, rows)})" for n, (child, attname, rows) in enumerate(shape)]
-    return f"WITH {', '.join(parts)} SELECT {pk} FROM r"  # noqa: S608 - names from _meta, values bound
+    return f"WITH {', '.join(parts)} SELECT {pk} FROM r", tuple(own)  # noqa: S608 - names from _meta, values bound
 
 
 @functools.cache
