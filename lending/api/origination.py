@@ -280,7 +280,14 @@ class ApplicationCreateView(IntegratorAPIView):
                 extra={"field": "product_code"},
             )
         extra = {name: data[name] for name in APPLICATION_INPUTS if data.get(name) is not None}
-        app = application_apply(  # create + submit + decide, one transaction: a refusal leaves nothing behind
+        answer = {}
+
+        def respond(app):  # inside the apply's transaction: the answer to replay commits with the application
+            app.product = product
+            answer["data"] = ApplicationSerializer(app, context={"just_decided": True}).data
+            self.store_response_in_transaction(status.HTTP_201_CREATED, answer["data"])
+
+        application_apply(  # create + submit + decide, one transaction: a refusal leaves nothing behind
             customer=customer,
             product=product,
             amount=data["amount"],
@@ -290,10 +297,9 @@ class ApplicationCreateView(IntegratorAPIView):
             purpose=data.get("purpose", ""),
             declared_monthly_income=data.get("declared_monthly_income") or None,
             extra_inputs=extra,
+            on_decided=respond,
         )
-        app.product = product
-        data = ApplicationSerializer(app, context={"just_decided": True}).data
-        return Response(data, status=status.HTTP_201_CREATED)
+        return Response(answer["data"], status=status.HTTP_201_CREATED)
 
 
 class ApplicationDetailView(IntegratorAPIView):

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -378,6 +379,7 @@ def application_apply(
     staff: Staff | None = None,
     declared_monthly_income=None,
     extra_inputs: dict | None = None,
+    on_decided: Callable[[LoanApplication], None] | None = None,
 ) -> LoanApplication:
     """Create, submit and decide in one transaction (the integrator API's one call): the same checks
     and the same decision as ``application_create`` followed by ``application_submit``, written once.
@@ -389,7 +391,8 @@ def application_apply(
     by the one-open-application index itself, with no look-up first: the decision made meanwhile rolls
     back with the insert (a rare case, paid for by it alone), and a concurrent race ends the same way. An
     application number taken meanwhile (random, one in ~10⁹ per number and day) is retried under a new
-    number, deciding again."""
+    number, deciding again. ``on_decided(app)`` runs last inside that transaction, with the application
+    written (the API stores its idempotent answer there, so both commit together)."""
     started = time.perf_counter()
     terms = {
         "customer": customer,
@@ -410,6 +413,8 @@ def application_apply(
         try:  # no advisory look-up first: the one-open-application index answers, and a refusal rolls back
             with transaction.atomic():
                 _apply_once(app, customer=customer, product=product, staff=staff, started=started)
+                if on_decided is not None:
+                    on_decided(app)
             break
         except IntegrityError:
             other = _open_application_no(customer, product)

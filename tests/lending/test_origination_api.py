@@ -360,3 +360,70 @@ def test_with_the_relay_the_decided_event_is_written_with_the_application(api, p
     assert event.payload["approved_amount"] == data["approved_amount"] and event.payload["source"] == "automatic"
     referred = api.post("/api/v1/applications", body(applicant(branch=branch, verified=False)), key="relay-2").json()
     assert referred["state"] == "referred" and ReviewTask.objects.filter(application_id=referred["id"]).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_answer_to_replay_commits_with_the_application(api, products, branch, monkeypatch):
+    """The apply stores its idempotent answer inside its own transaction: had the process died right after
+    the commit (nothing stored after the view), the key still replays the answer — never "in progress"
+    on an application that exists."""
+    from rest_framework.views import APIView
+
+    from jikuai.api.idempotency import IdempotentPostMixin
+    from jikuai.api.models import IdempotencyRecord
+
+    customer = applicant(branch=branch)
+    monkeypatch.setattr(IdempotentPostMixin, "finalize_response", APIView.finalize_response)  # nothing after
+    response = api.post("/api/v1/applications", body(customer), key="atomic-1")
+    assert response.status_code == 201
+    record = IdempotencyRecord.objects.get(key="atomic-1")
+    assert record.status == IdempotencyRecord.Status.DONE and record.response_status == 201
+    assert record.response_body == response.json()
+    monkeypatch.undo()
+    replay = api.post("/api/v1/applications", body(customer), key="atomic-1")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true" and replay.json() == response.json()
+    assert LoanApplication.objects.filter(customer=customer).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_the_answer_is_stored_rolls_both_back_and_frees_the_key(api, products, branch, monkeypatch):
+    from jikuai.api.models import IdempotencyRecord
+    from lending.api.origination import ApplicationCreateView
+
+    customer = applicant(branch=branch)
+    store = ApplicationCreateView.store_response_in_transaction
+
+    def store_then_fail(self, status_code, data):
+        store(self, status_code, data)
+        raise RuntimeError("the database went away after the answer was written")
+
+    monkeypatch.setattr(ApplicationCreateView, "store_response_in_transaction", store_then_fail)
+    api.client.raise_request_exception = False
+    failed = api.post("/api/v1/applications", body(customer), key="atomic-2")
+    assert failed.status_code == 500
+    assert not LoanApplication.objects.filter(customer=customer).exists()  # the application rolled back
+    assert not IdempotencyRecord.objects.filter(key="atomic-2").exists()  # and the key was released
+    monkeypatch.undo()
+    retried = api.post("/api/v1/applications", body(customer), key="atomic-2")
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert LoanApplication.objects.filter(customer=customer).count() == 1
+    assert IdempotencyRecord.objects.get(key="atomic-2").response_body == retried.json()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_commits_without_a_disk_flush_and_leaves_the_session_durable(api, products, branch):
+    """The in-flight claim is committed with synchronous_commit off for its own transaction only."""
+    from jikuai.api.idempotency import _claim
+    from jikuai.api.models import IdempotencyRecord
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's commit setting")
+    record_id = _claim(api.integrator.pk, "claim-1", "POST", "/api/v1/applications", "0" * 64)
+    assert IdempotencyRecord.objects.get(pk=record_id).status == IdempotencyRecord.Status.IN_FLIGHT
+    assert _claim(api.integrator.pk, "claim-1", "POST", "/api/v1/applications", "0" * 64) is None  # taken
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # only the claim's own transaction ran without the flush
