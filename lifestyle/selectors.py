@@ -7,6 +7,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from jikuai.core.labels import pick
+from lifestyle import reasons
 from lifestyle.models import Benefit, Merchant, PointsAccount, PointsDebit, PointsLot, Voucher
 
 
@@ -37,12 +38,31 @@ def points_summary(customer) -> dict:
     }
 
 
-_HISTORY_COLUMNS = ["h_at", "h_points", "h_kind", "h_reason", "h_status", "h_expires_on", "h_rule", "h_voucher", "h_id"]
+_HISTORY_COLUMNS = [
+    "h_at",
+    "h_points",
+    "h_kind",
+    "h_reason",
+    "h_status",
+    "h_expires_on",
+    "h_rule",
+    "h_voucher",
+    "h_id",
+    "h_reference",
+    # the lot itself for an earning; for a debit, the lot a reversal or debt settlement belongs to (else NULL)
+    "h_lot_reason",
+    "h_lot_source",
+    "h_lot_source_ref",
+    "h_lot_period",
+    "h_lot_reference",
+]
 
 
 def points_history(account: PointsAccount):
     """Every movement of one account, newest first: earnings (lots) and debits (spend, expiry, reversal, debt).
-    Both sides annotate the same columns in the same order, so the UNION lines up."""
+    Both sides annotate the same columns in the same order, so the UNION lines up. The structured columns
+    (reference, the lot's source, source reference and period) let ``history_rows`` word the reason in the
+    reader's language (``lifestyle.reasons``)."""
     credits = (
         PointsLot.objects.filter(account=account)
         .annotate(
@@ -55,6 +75,12 @@ def points_history(account: PointsAccount):
             h_rule=F("rule_key"),
             h_voucher=Value(None, output_field=IntegerField()),
             h_id=F("id"),
+            h_reference=F("reference"),
+            h_lot_reason=F("reason"),
+            h_lot_source=F("source"),
+            h_lot_source_ref=F("source_ref"),
+            h_lot_period=F("period"),
+            h_lot_reference=F("reference"),
         )
         .values_list(*_HISTORY_COLUMNS)
     )
@@ -70,6 +96,12 @@ def points_history(account: PointsAccount):
             h_rule=Value("", output_field=CharField()),
             h_voucher=F("voucher_id"),
             h_id=F("id"),
+            h_reference=F("reference"),
+            h_lot_reason=F("lot__reason"),
+            h_lot_source=F("lot__source"),
+            h_lot_source_ref=F("lot__source_ref"),
+            h_lot_period=F("lot__period"),
+            h_lot_reference=F("lot__reference"),
         )
         .values_list(*_HISTORY_COLUMNS)
     )
@@ -77,7 +109,8 @@ def points_history(account: PointsAccount):
 
 
 def history_rows(rows) -> list[dict]:
-    """Rows of ``points_history`` as dicts, with the merchant where a spent voucher was used (one query)."""
+    """Rows of ``points_history`` as dicts, with the merchant where a spent voucher was used (one query).
+    ``reason`` is worded in the current language; ``reason_recorded`` is the stored Chinese text (the record)."""
     kinds = dict(PointsDebit.Kind.choices) | {"earn": "获得 earn"}
     statuses = dict(PointsLot.Status.choices)
     rows = list(rows)
@@ -86,14 +119,29 @@ def history_rows(rows) -> list[dict]:
         Voucher.objects.filter(pk__in=voucher_ids, redeemed_merchant__isnull=False).values_list("pk", "redeemed_merchant__name")
     )
     out = []
-    for at, points, kind, reason, status, expires_on, rule_key, voucher_id, row_id in rows:
+    for at, points, kind, reason, status, expires_on, rule_key, voucher_id, row_id, reference, *lot_columns in rows:
+        lot_reason, lot_source, lot_source_ref, lot_period, lot_reference = lot_columns
+        lot = None
+        if lot_reason is not None:
+            lot = {
+                "reason": lot_reason,
+                "source": lot_source,
+                "source_ref": lot_source_ref,
+                "period": lot_period,
+                "reference": lot_reference,
+            }
+        if kind == "earn":
+            shown = reasons.lot_reason(**lot)
+        else:
+            shown = reasons.debit_reason(reason=reason, kind=kind, reference=reference, lot=lot)
         out.append(
             {
                 "at": at,
                 "points": points,
                 "kind": kind,
                 "kind_label": pick(kinds.get(kind, kind)),
-                "reason": reason,
+                "reason": shown,
+                "reason_recorded": reason,
                 "status": status,
                 "status_label": pick(statuses.get(status, "")) if status else "",
                 "expires_on": expires_on,

@@ -58,7 +58,10 @@ class PointsMovementSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     points = serializers.IntegerField(help_text="获得为正，支出为负")
     kind = serializers.CharField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(source="reason_recorded", help_text="事由（记录原文，中文）")
+    reason_en = serializers.CharField(
+        help_text="reason in English, built from the movement's data; the recorded text where that is not possible"
+    )
     status = serializers.CharField(allow_blank=True)
     expires_on = serializers.DateField(allow_null=True)
     rule_code = serializers.CharField(allow_blank=True)

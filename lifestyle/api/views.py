@@ -1,5 +1,6 @@
 """Integrator endpoints: deposit balances feed, card activations, points for a customer, voucher verification."""
 
+from django.utils import translation
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -93,7 +94,11 @@ class PointsHistoryView(IntegratorAPIView):
             page = paginator.paginate_queryset([], request, view=self)
             return paginator.get_paginated_response([])
         page = paginator.paginate_queryset(selectors.points_history(account), request, view=self)
-        return paginator.get_paginated_response(s.PointsMovementSerializer(selectors.history_rows(page), many=True).data)
+        # the API speaks both languages (as its errors do): the recorded Chinese reason and its English wording
+        with translation.override("en"):
+            rows = selectors.history_rows(page)
+        movements = [{**row, "reason_en": row["reason"]} for row in rows]
+        return paginator.get_paginated_response(s.PointsMovementSerializer(movements, many=True).data)
 
 
 def _merchant(view, merchant_code: str) -> Merchant:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from jikuai.core import bus
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound
 from jikuai.customers.models import Customer
+from lifestyle import reasons
 from lifestyle.models import Activity, ActivitySignup, DailyCheckin, PointsLot, Topic
 from lifestyle.services import earning
 
@@ -221,12 +222,14 @@ def checkin(*, customer: Customer, now: dt.datetime | None = None) -> tuple[Dail
             record = DailyCheckin.objects.create(customer=customer, day=today, streak=streak, created_at=now)
     except IntegrityError:
         raise Conflict("今天已经签到过了。", "already checked in today", code="already_checked_in")
+    reason, why = reasons.record("checkin", streak=streak)
     source = earning.EarningSource(
         customer_id=customer.pk,
         source_ref="checkin",
         period=today.isoformat(),
         context={"streak": streak},
-        reason=f"每日签到（连续 {streak} 天）",
+        reason=reason,
+        reference=why,
     )
     results = earning.points_award_source(topic=Topic.CHECKIN, source=source, now=now)
     return record, results

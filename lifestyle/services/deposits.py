@@ -24,6 +24,7 @@ from jikuai.core.jobs import job_run_finish, job_run_progress, job_run_start
 from jikuai.core.models import OutboxEvent
 from jikuai.customers.models import Customer, Region
 from jikuai.org.models import Institution
+from lifestyle import reasons
 from lifestyle.models import (
     DepositDailyBalance,
     DepositMonthClose,
@@ -339,7 +340,7 @@ def _award_chunk(
         used_params_join = [rule.code, lo, hi]
     else:
         used_params_join = []
-    reason = f"存款日均增长奖励 {month}"
+    reason = reasons.chinese("deposit_growth", month=month)  # shown in English from source + period (reasons.py)
     select = (
         f"SELECT a.id, %s, %s, %s, 'deposit', %s, {amount}, {amount}, {amount}, 0, %s, '', %s, %s, %s, %s, %s, '{{}}' "  # noqa: S608
         f"FROM ({inner}) amt JOIN {accounts} a ON a.customer_id = amt.customer_id{used_join} WHERE {amount} > 0"

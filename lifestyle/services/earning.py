@@ -12,6 +12,7 @@ from django.utils import timezone
 from jikuai.core import bus
 from jikuai.core.exceptions import ApplicationError, NotFound, PermissionDeniedError
 from jikuai.customers.models import Customer
+from lifestyle import reasons
 from lifestyle.models import Campaign, EarningRule, LedgerEntry, PointsLot, Topic
 from lifestyle.services import expressions
 from lifestyle.services.ledger import account_get_or_create, account_lock, earn_legs, lot_credit_active, post_entry
@@ -57,6 +58,7 @@ def source_from_event(topic: str, payload: dict, *, event_id: int | None = None)
     customer_id = _int(payload.get("customer_id"))
     if topic == Topic.INSTALLMENT_PAID:
         loan_id, number = _int(payload.get("loan_id")), _int(payload.get("installment_number"))
+        reason, why = reasons.record("installment_paid", loan_id=loan_id, number=number)
         return EarningSource(
             customer_id=customer_id,
             source_ref=f"loan:{loan_id}:installment:{number}",
@@ -65,11 +67,12 @@ def source_from_event(topic: str, payload: dict, *, event_id: int | None = None)
                 "amount_fen": _int(payload.get("amount_fen")),
                 "installment_number": number,
             },
-            reason=f"按时还款（贷款 {loan_id} 第 {number} 期）",
-            reference={**reference, "loan_id": loan_id},
+            reason=reason,
+            reference={**reference, "loan_id": loan_id, **why},
         )
     if topic == Topic.LOAN_DISBURSED:
         loan_id = _int(payload.get("loan_id"))
+        reason, why = reasons.record("first_drawdown" if payload.get("first_drawdown") else "drawdown", loan_id=loan_id)
         return EarningSource(
             customer_id=customer_id,
             source_ref=f"loan:{loan_id}:disbursed",
@@ -78,43 +81,50 @@ def source_from_event(topic: str, payload: dict, *, event_id: int | None = None)
                 "amount_fen": _int(payload.get("amount_fen")),
                 "product_code": str(payload.get("product_code", "")),
             },
-            reason=f"首次用信（贷款 {loan_id}）" if payload.get("first_drawdown") else f"用信（贷款 {loan_id}）",
-            reference={**reference, "loan_id": loan_id},
+            reason=reason,
+            reference={**reference, "loan_id": loan_id, **why},
         )
     if topic == Topic.KYC_VERIFIED:
-        return EarningSource(customer_id=customer_id, source_ref="kyc", reason="完成实名认证", reference=reference)
+        reason, why = reasons.record("kyc_verified")
+        return EarningSource(customer_id=customer_id, source_ref="kyc", reason=reason, reference={**reference, **why})
     if topic == Topic.CUSTOMER_CREATED:
+        reason, why = reasons.record("customer_created")
         return EarningSource(
             customer_id=customer_id,
             source_ref="registered",
             context={"channel": str(payload.get("channel", ""))},
-            reason="新客户注册",
-            reference=reference,
+            reason=reason,
+            reference={**reference, **why},
         )
     if topic == Topic.CARD_ACTIVATED:
         card_ref = str(payload.get("card_ref", ""))[:60]
-        return EarningSource(customer_id=customer_id, source_ref=f"card:{card_ref}", reason="社保卡激活", reference=reference)
+        reason, why = reasons.record("card_activated")
+        return EarningSource(
+            customer_id=customer_id, source_ref=f"card:{card_ref}", reason=reason, reference={**reference, **why}
+        )
     if topic == Topic.REFERRAL_QUALIFIED:
         referrer = _int(payload.get("referrer_customer_id"))
         if not referrer:
             return None  # staff referrers earn attribution (performance), not points
+        reason, why = reasons.record("referral_qualified")
         return EarningSource(
             customer_id=referrer,
             source_ref=f"referee:{customer_id}",
-            reason="推荐好友达标",
-            reference={**reference, "referee_customer_id": customer_id},
+            reason=reason,
+            reference={**reference, "referee_customer_id": customer_id, **why},
         )
     if topic == Topic.ACTIVITY_ATTENDED:
         from lifestyle.models import Activity
 
         activity_id = _int(payload.get("activity_id"))
         title = Activity.objects.filter(pk=activity_id).values_list("title", flat=True).first()
+        reason, why = reasons.record("activity_attended", title=title) if title else reasons.record("community_activity")
         return EarningSource(
             customer_id=customer_id,
             source_ref=f"activity:{activity_id}",
             context={"kind": str(payload.get("kind", ""))},
-            reason=f"参加活动：{title}" if title else "参加社区活动",
-            reference={**reference, "activity_id": activity_id},
+            reason=reason,
+            reference={**reference, "activity_id": activity_id, **why},
         )
     return None
 

@@ -15,6 +15,7 @@ from django.db.models import Case, F, Sum, When
 from django.utils import timezone
 
 from jikuai.core.exceptions import ApplicationError, Conflict
+from lifestyle import reasons
 from lifestyle.models import (
     LedgerEntry,
     LedgerLeg,
@@ -257,7 +258,7 @@ def _settle_debt_from_lot(account: PointsAccount, lot: PointsLot) -> int:
         account_id=account.pk,
         kind=PointsDebit.Kind.DEBT_SETTLEMENT,
         taken=[(lot.pk, settle)],
-        reason=f"抵扣欠分（{lot.reason}）",
+        reason=reasons.chinese("debt_settled", earning=lot.reason),
         lot=lot,
     )
     post_entry(
@@ -372,7 +373,7 @@ def _expire_account(account_id: int, today: dt.date) -> tuple[int, int]:
     if not _guarded_debit_balance(account_id, total):
         raise Conflict("过期积分超过余额，账本不一致。", "expiring points exceed balance", code="ledger_inconsistent")
     PointsLot.objects.filter(pk__in=[lot_id for lot_id, _ in rows]).update(remaining=0, status=PointsLot.Status.EXPIRED)
-    _write_debit(account_id=account_id, kind=PointsDebit.Kind.EXPIRE, taken=rows, reason="积分到期")
+    _write_debit(account_id=account_id, kind=PointsDebit.Kind.EXPIRE, taken=rows, reason=reasons.chinese("expired"))
     post_entry(
         kind=LedgerEntry.Kind.EXPIRE,
         legs=[Leg(Book.LIABILITY, total, account_id=account.pk), Leg(Book.BREAKAGE, -total)],
@@ -406,13 +407,17 @@ def lot_reverse(*, lot_id: int, reason: str, actor=None) -> PointsLot:
             if not was_pending and not _guarded_debit_balance(account.pk, remaining):
                 raise Conflict("撤销积分超过余额，账本不一致。", "reversal exceeds balance", code="ledger_inconsistent")
             PointsLot.objects.filter(pk=lot.pk).update(remaining=0)
+            if actor is not None:
+                text, why = reasons.record("reward_reversed_by", note=reason, staff=actor.get_username())
+            else:
+                text, why = reasons.record("reward_reversed", note=reason)
             _write_debit(
                 account_id=account.pk,
                 kind=PointsDebit.Kind.REVERSAL,
                 taken=[(lot.pk, remaining)],
-                reason=f"撤销奖励：{reason}" + (f"（经办 {actor.get_username()}）" if actor is not None else ""),
+                reason=text,
                 lot=lot,
-                reference={"actor_id": getattr(actor, "pk", None)},
+                reference={"actor_id": getattr(actor, "pk", None), **why},
             )
         if used:
             PointsAccount.objects.filter(pk=account.pk).update(debt=F("debt") + used, updated_at=timezone.now())

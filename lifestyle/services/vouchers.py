@@ -15,6 +15,7 @@ from jikuai.core import bus, crypto, sms
 from jikuai.core.exceptions import ApplicationError, Conflict, NotFound, PermissionDeniedError, RateLimited
 from jikuai.core.money import round_fen, yuan_to_fen
 from jikuai.core.workdays import get_business_date
+from lifestyle import reasons
 from lifestyle.models import (
     VOUCHER_ALPHABET,
     VOUCHER_CODE_LENGTH,
@@ -183,12 +184,13 @@ def _issue_once(*, customer, account_id: int, benefit: _BenefitTerms, request_to
     )[0]
     voucher._state.adding = False
     voucher._state.db = "default"
+    reason, why = reasons.record("benefit_redeemed", benefit=benefit.name)
     points_spend(
         account_id=account_id,
         points=benefit.points_price,
-        reason=f"兑换权益：{benefit.name}",
+        reason=reason,
         voucher=voucher,
-        reference={"benefit_id": benefit.pk},
+        reference={"benefit_id": benefit.pk, **why},
     )
     # the account row is locked now: per-customer limits are counted one redemption at a time
     if benefit.per_customer_limit is not None:
@@ -474,6 +476,7 @@ def voucher_redemption_reverse(*, voucher_id: int, user, reason: str) -> Voucher
             amount=-original.amount,
             business_date=get_business_date(),
         )
+        text, why = reasons.record("redemption_refunded", benefit=voucher.benefit.name, note=reason.strip()[:60])
         lot = PointsLot.objects.create(
             account=account,
             rule_key="refund",
@@ -486,8 +489,8 @@ def voucher_redemption_reverse(*, voucher_id: int, user, reason: str) -> Voucher
             status=PointsLot.Status.ACTIVE,
             earned_at=now,
             expires_on=timezone.localdate(now) + dt.timedelta(days=REFUND_VALIDITY_DAYS),
-            reason=f"核销撤销退回：{voucher.benefit.name}（{reason.strip()[:60]}）",
-            reference={"voucher_id": voucher.pk, "user_id": getattr(user, "pk", None)},
+            reason=text,
+            reference={"voucher_id": voucher.pk, "user_id": getattr(user, "pk", None), **why},
         )
         post_entry(
             kind=LedgerEntry.Kind.REDEEM_REVERSAL,

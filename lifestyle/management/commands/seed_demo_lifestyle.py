@@ -15,6 +15,7 @@ from jikuai.core.demo import DEMO_CUSTOMER_MOBILES, DEMO_PASSWORD
 from jikuai.customers.models import Customer, Region
 from jikuai.customers.services import mobile_index
 from jikuai.org.models import Institution, Staff, User
+from lifestyle import reasons
 from lifestyle.models import Activity, Benefit, Campaign, EarningRule, Merchant, PointValueRate, Voucher
 from lifestyle.services import community, earning, merchants, reconciliation, vouchers
 
@@ -249,12 +250,14 @@ class Command(BaseCommand):
             if rule is not None:
                 start = timezone.now() - dt.timedelta(days=8)
                 for day in range(7):
+                    reason, why = reasons.record("checkin", streak=day + 1)
                     source = earning.EarningSource(
                         customer_id=customer.pk,
                         source_ref="checkin",
                         period=timezone.localdate(start + dt.timedelta(days=day)).isoformat(),
                         context={"streak": day + 1},
-                        reason=f"每日签到（连续 {day + 1} 天）",
+                        reason=reason,
+                        reference=why,
                     )
                     earning.points_award(rule=rule, customer=customer, source=source, now=start + dt.timedelta(days=day))
             benefit = Benefit.objects.filter(institution=institution, points_price__lte=500).order_by("points_price").first()
