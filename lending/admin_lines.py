@@ -1,7 +1,8 @@
 """Back office of credit lines (授信额度): lines with read-only balances, their change journal and
 drawdowns (scoped to the staff member), a form to make a freeze / unfreeze / adjust / close request,
-and the request queue with approve / reject actions (maker ≠ checker, enforced by the service and a
-DB CHECK). Nothing here writes balances: everything goes through ``lending.services.lines``."""
+and the request queue with approve / reject actions and a decision page per request (the page the
+request's review task 额度变更复核 links to; maker ≠ checker, enforced by the service and a DB CHECK).
+Nothing here writes balances: everything goes through ``lending.services.lines``."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,7 +16,8 @@ from unfold.decorators import action
 
 from jikuai.core.exceptions import ApplicationError
 from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
-from lending.models import CreditLine, CreditLineChange, CreditLineRequest, Drawdown
+from lending.models import CreditLine, CreditLineChange, CreditLineRequest, Drawdown, ReviewTask
+from lending.selectors_review import staff_of
 from lending.services.lines import (
     credit_line_request_approve,
     credit_line_request_reject,
@@ -66,6 +68,13 @@ class LineRequestForm(forms.Form):
         label="新额度（调额时填写）new limit", required=False, min_value=0, max_digits=18, decimal_places=2
     )
     reason = forms.CharField(label="原因 reason", max_length=200)
+
+
+class LineRequestDecisionForm(forms.Form):
+    DECISIONS = [("approve", "复核通过并执行 approve"), ("reject", "驳回 reject")]
+
+    decision = forms.ChoiceField(label="复核结论 decision", choices=DECISIONS, widget=forms.RadioSelect)
+    comment = forms.CharField(label="复核意见 comment", max_length=200, required=False)
 
 
 @admin.register(CreditLine)
@@ -131,13 +140,65 @@ class CreditLineAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
 @admin.register(CreditLineRequest)
 class CreditLineRequestAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
-    list_display = ["id", "line", "action", "new_limit", "status", "maker", "checker", "reason", "created_at"]
+    list_display = ["id", "line", "action", "new_limit", "status", "maker", "checker", "reason", "created_at", "decide_link"]
     list_filter = ["status", "action"]
     list_select_related = ["line", "maker", "checker"]
     actions = ["approve", "reject"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+        return [field.name for field in self.model._meta.fields] + ["decide_link"]
+
+    @admin.display(description="复核 decide")
+    def decide_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        label = "复核 decide" if obj.status == CreditLineRequest.Status.PENDING else "查看 view"
+        url = reverse("admin:lending_creditlinerequest_decide", args=[obj.pk])
+        return format_html('<a class="underline" href="{}">{}</a>', url, label)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:request_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="lending_creditlinerequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, request_id: int):
+        """额度变更复核: the request, its line and review task, and approve / reject with a comment."""
+        item = get_object_or_404(
+            self.get_queryset(request).select_related("line__customer", "line__product", "maker", "checker"), pk=request_id
+        )
+        may_decide = self.has_approve_permission(request)
+        form = LineRequestDecisionForm(request.POST or None)
+        if request.method == "POST":
+            if not may_decide:
+                raise PermissionDenied
+            if form.is_valid():
+                decide = credit_line_request_approve if form.cleaned_data["decision"] == "approve" else credit_line_request_reject
+                try:
+                    decided = decide(request_id=item.pk, checker=request.user, comment=form.cleaned_data["comment"])
+                except ApplicationError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    messages.success(request, f"申请 #{item.pk}：{decided.get_status_display()}。")
+                    return redirect(reverse("admin:lending_creditlinerequest_decide", args=[item.pk]))
+        task = ReviewTask.objects.filter(line_request=item).select_related("assignee").order_by("-id").first()
+        staff = staff_of(request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "item": item,
+            "line": item.line,
+            "task": task,
+            "form": form,
+            "may_decide": may_decide and item.status == CreditLineRequest.Status.PENDING,
+            "is_maker": staff is not None and staff.pk == item.maker_id,
+            "title": f"额度变更复核 #{item.pk} {item.line.line_no}",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "lending/admin/lines/request_decide.html", context)
 
     def has_add_permission(self, request):
         return False  # made from the credit line's page

@@ -243,8 +243,9 @@ class ReviewTaskStatus(models.TextChoices):
 
 
 class ReviewTask(models.Model):
-    """人工审核任务: a referred application waiting in a queue (role + branch). One reviewer holds it at a
-    time (claim with ``skip_locked``); due in working hours; escalated by a beat job when overdue."""
+    """人工审核任务: a referred application (or a credit line change request, 额度变更复核) waiting in a queue
+    (role + branch). One reviewer holds it at a time (claim with ``skip_locked``); due in working hours;
+    escalated by a beat job when overdue."""
 
     class Kind(models.TextChoices):
         APPLICATION_REVIEW = "application_review", "贷款申请审核 application review"
@@ -286,6 +287,11 @@ class ReviewTask(models.Model):
                 fields=["application"],
                 condition=Q(status__in=["open", "claimed"], application__isnull=False),
                 name="review_task_one_open_per_application",
+            ),
+            models.UniqueConstraint(
+                fields=["line_request"],
+                condition=Q(status__in=["open", "claimed"], line_request__isnull=False),
+                name="review_task_one_open_per_line_request",
             ),
             models.CheckConstraint(
                 condition=~Q(status="claimed") | Q(assignee__isnull=False), name="review_task_claimed_has_assignee"

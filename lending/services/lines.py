@@ -57,6 +57,7 @@ from lending.models import (
 from lending.models.products import ProductKind
 from lending.services.common import LendingError, parse_amount
 from lending.services.loans import loan_create, loan_disburse, validate_offer
+from lending.services.review import review_task_close_for_line_request, review_task_open_for_line_request
 from riskrules import facade as risk
 
 logger = logging.getLogger(__name__)
@@ -702,7 +703,8 @@ def _validate_action(line: CreditLine, action: str, new_limit: Decimal | None, b
 
 
 def credit_line_request_submit(*, line_id: int, action: str, maker: Staff, reason: str, new_limit=None) -> CreditLineRequest:
-    """经办: ask to freeze / unfreeze / adjust / close a line; another staff member approves it."""
+    """经办: ask to freeze / unfreeze / adjust / close a line; another staff member approves it. The request
+    waits as a review task (额度变更复核, kind ``line_change``) opened in the same transaction."""
     if action not in Action.values:
         raise LendingError("不支持的操作。", f"unknown action {action!r}", code="invalid_action")
     if not (reason or "").strip():
@@ -716,9 +718,11 @@ def credit_line_request_submit(*, line_id: int, action: str, maker: Staff, reaso
         _validate_action(line, action, limit, get_business_date())
         if CreditLineRequest.objects.filter(line=line, status=CreditLineRequest.Status.PENDING).exists():
             raise Conflict("该额度已有待复核的操作申请。", "a request for this line is already pending", code="request_pending")
-        return CreditLineRequest.objects.create(
+        item = CreditLineRequest.objects.create(
             line=line, action=action, new_limit=limit, reason=reason.strip()[:200], maker=maker
         )
+        review_task_open_for_line_request(line_request=item, now=item.created_at)
+        return item
 
 
 def _decide_request(request_id: int, checker) -> tuple[CreditLine, CreditLineRequest, Staff]:
@@ -738,13 +742,16 @@ def _decide_request(request_id: int, checker) -> tuple[CreditLine, CreditLineReq
 
 
 def credit_line_request_approve(*, request_id: int, checker, comment: str = "") -> CreditLineRequest:
-    """复核通过: apply the request under the line lock with a journal row (maker ≠ checker)."""
+    """复核通过: apply the request under the line lock with a journal row (maker ≠ checker); its review
+    task is closed (outcome approved, assignee = checker) in the same transaction."""
     with transaction.atomic():
         line, item, checker = _decide_request(request_id, checker)
         if item.status == CreditLineRequest.Status.APPROVED:
             return item  # a repeated click
         if item.status != CreditLineRequest.Status.PENDING:
             raise Conflict("该申请已处理。", "the request was already decided", code="request_decided")
+        now = timezone.now()
+        review_task_close_for_line_request(line_request=item, checker=checker, approved=True, comment=comment, now=now)
         business_date = get_business_date()
         _validate_action(line, item.action, item.new_limit, business_date)
         reason = f"{item.reason}；复核：{comment}" if comment else item.reason
@@ -763,7 +770,7 @@ def credit_line_request_approve(*, request_id: int, checker, comment: str = "") 
         _journal(line, kind, amount, reference=f"REQ{item.pk}", reason=reason, maker=item.maker, checker=checker)
         item.status = CreditLineRequest.Status.APPROVED
         item.checker = checker
-        item.checked_at = timezone.now()
+        item.checked_at = now
         item.comment = (comment or "")[:200]
         item.save(update_fields=["status", "checker", "checked_at", "comment"])
         publish(
@@ -776,16 +783,18 @@ def credit_line_request_approve(*, request_id: int, checker, comment: str = "") 
 
 
 def credit_line_request_reject(*, request_id: int, checker, comment: str = "") -> CreditLineRequest:
-    """驳回: nothing changes on the line (maker ≠ checker)."""
+    """驳回: nothing changes on the line (maker ≠ checker); its review task is closed (outcome rejected)."""
     with transaction.atomic():
         _line, item, checker = _decide_request(request_id, checker)
         if item.status == CreditLineRequest.Status.REJECTED:
             return item
         if item.status != CreditLineRequest.Status.PENDING:
             raise Conflict("该申请已处理。", "the request was already decided", code="request_decided")
+        now = timezone.now()
+        review_task_close_for_line_request(line_request=item, checker=checker, approved=False, comment=comment, now=now)
         item.status = CreditLineRequest.Status.REJECTED
         item.checker = checker
-        item.checked_at = timezone.now()
+        item.checked_at = now
         item.comment = (comment or "")[:200]
         item.save(update_fields=["status", "checker", "checked_at", "comment"])
         return item

@@ -9,6 +9,12 @@ made) for the amount that would be approved (the automated decision's limit, nev
 Who works a queue: a staff member holding the queue's role, within that role's scope (审批员: the whole
 institution; 支行行长: their own branch); the province admin and superusers see every queue.
 
+Credit line changes (额度变更复核): a freeze / unfreeze / adjust / close request made by one staff member
+(``lending.services.lines.credit_line_request_submit``) opens a task of kind ``line_change`` in the
+queue of ``LINE_CHANGE_QUEUE_ROLE`` (风险管理员) for the line's institution and branch; approving or
+rejecting the request closes it, with the checker as assignee. Its maker never gets it (claim) and
+cannot decide it. Overdue, it moves to 支行行长 of the line's branch (when the line has one).
+
 Due times are in working hours (工作时间) of the kernel calendar: holidays skipped, make-up workdays
 (调休) counted. Settings (all optional):
 
@@ -36,7 +42,7 @@ from jikuai.core.money import yuan_to_fen
 from jikuai.core.workdays import add_working_minutes, get_business_date
 from jikuai.org import roles
 from jikuai.org.models import Staff
-from lending.models import ApplicationState, LoanApplication, ReviewTask, ReviewTaskStatus
+from lending.models import ApplicationState, CreditLineRequest, LoanApplication, ReviewTask, ReviewTaskStatus
 from lending.services.common import parse_amount
 from lending.services.loans import validate_offer
 
@@ -47,6 +53,15 @@ OUTCOME_APPROVED = "approved"
 OUTCOME_REJECTED = "rejected"
 OUTCOME_PASSED_UP = "passed_up"
 DECIDED_TOPIC = "lending.application_decided"
+
+# 额度变更复核: the queue of line change requests. Of the roles that may approve them
+# (``lending.roles_lines``: change_creditlinerequest for 运营, 风险管理员 and 支行行长), the risk officer
+# is the institution-wide one whose job is credit risk (lists, classification changes, maker-checker);
+# overdue tasks go to the branch manager, the other holder of that permission.
+LINE_CHANGE_QUEUE_ROLE = roles.RISK_OFFICER
+
+# Escalation of tasks that have no approval tiers (no application): queue → next queue.
+ESCALATION_WITHOUT_TIERS = {roles.CREDIT_REVIEWER: roles.BRANCH_MANAGER, roles.RISK_OFFICER: roles.BRANCH_MANAGER}
 
 # Products saved before the tiers used role names (early drafts of the product factory) keep working.
 LEGACY_ROLE_NAMES = {"reviewer": roles.CREDIT_REVIEWER, "manager": roles.BRANCH_MANAGER}
@@ -208,11 +223,20 @@ def _assert_may_review(application: LoanApplication, staff: Staff) -> None:
         )
 
 
+def _assert_may_check_line_request(line_request: CreditLineRequest, staff: Staff) -> None:
+    if line_request.maker_id == staff.pk:
+        raise PermissionDeniedError(
+            "经办人不能复核自己发起的申请（双人复核）。", "the maker cannot check their own request", code="maker_is_checker"
+        )
+
+
 def exclude_own(queryset, staff: Staff):
-    """Leave out tasks whose application ``staff`` made or already gave the first opinion on."""
+    """Leave out tasks whose application or line change request ``staff`` made, or whose application they
+    already gave the first opinion on (tasks without an application or request are not affected)."""
     return (
         queryset.exclude(application__created_by_staff=staff)
         .exclude(application__account_manager=staff)
+        .exclude(line_request__maker=staff)
         .exclude(
             application_id__in=ReviewTask.objects.filter(
                 assignee=staff, outcome=OUTCOME_PASSED_UP, application__isnull=False
@@ -252,6 +276,63 @@ def review_task_open(*, application: LoanApplication, now: dt.datetime | None = 
         return existing
 
 
+def review_task_open_for_line_request(*, line_request: CreditLineRequest, now: dt.datetime | None = None) -> ReviewTask:
+    """额度变更复核: put a pending line change request in the queue of ``LINE_CHANGE_QUEUE_ROLE`` for its
+    line's institution and branch (idempotent: the request's open task is returned when there is one).
+    Call it in the transaction that makes the request."""
+    if line_request.status != CreditLineRequest.Status.PENDING:
+        raise Conflict("只有待复核的额度操作申请才能生成复核任务。", "only a pending request gets a task", code="request_decided")
+    now = now or timezone.now()
+    line = line_request.line
+    try:
+        with transaction.atomic():
+            return ReviewTask.objects.create(
+                kind=ReviewTask.Kind.LINE_CHANGE,
+                institution_id=line.institution_id,
+                branch_id=line.branch_id,
+                queue_role=LINE_CHANGE_QUEUE_ROLE,
+                line_request=line_request,
+                due_at=due_after(now),
+                created_at=now,
+            )
+    except IntegrityError:
+        existing = ReviewTask.objects.filter(line_request=line_request, status__in=ACTIVE_STATUSES).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def review_task_close_for_line_request(
+    *, line_request: CreditLineRequest, checker: Staff, approved: bool, comment: str = "", now: dt.datetime | None = None
+) -> ReviewTask | None:
+    """Close the open task of a line change request that ``checker`` approved or rejected (done, outcome,
+    comment, completed_at, assignee = checker). Call it in the deciding transaction, after the line and
+    the request are locked (parents first). A task held by another staff member refuses the decision;
+    a request made before tasks existed has none (returns None)."""
+    task = (
+        ReviewTask.objects.select_for_update(no_key=True)
+        .filter(line_request=line_request, status__in=ACTIVE_STATUSES)
+        .order_by("id")
+        .first()
+    )
+    if task is None:
+        return None
+    if task.status == ReviewTaskStatus.CLAIMED and task.assignee_id != checker.pk:
+        raise Conflict(
+            "该复核任务已被其他员工领取，请由领取人处理或待其退回。",
+            "the review task is held by another staff member",
+            code="task_claimed",
+        )
+    task.status = ReviewTaskStatus.DONE
+    task.outcome = OUTCOME_APPROVED if approved else OUTCOME_REJECTED
+    task.comment = (comment or "")[:500]
+    task.assignee = checker
+    task.completed_at = now or timezone.now()
+    task.save(update_fields=["status", "outcome", "comment", "assignee", "completed_at"])
+    logger.info("line request %s %s by staff %s (task %s)", line_request.pk, task.outcome, checker.pk, task.pk)
+    return task
+
+
 # --- claim / release -------------------------------------------------------------------------------
 
 
@@ -282,7 +363,7 @@ def _task_for(staff: Staff, task_id: int) -> ReviewTask:
     task = (
         ReviewTask.objects.select_for_update(of=("self",))
         .filter(Q(assignee=staff) | queue_condition(staff), pk=task_id)
-        .select_related("application")
+        .select_related("application", "line_request")
         .first()
     )
     if task is None:
@@ -302,6 +383,8 @@ def review_claim(*, task_id: int, staff: Staff) -> ReviewTask:
         raise Conflict("该任务已处理完毕。", "the task is already done", code="task_closed")
     if task.application_id:
         _assert_may_review(task.application, staff)
+    if task.line_request_id:
+        _assert_may_check_line_request(task.line_request, staff)
     _mark_claimed(task, staff)
     return task
 
@@ -512,7 +595,8 @@ def review_pass_up(
 
 def review_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """超时升级: every open or claimed task past its due time moves to the next queue of its tiers
-    (审批员 → 支行行长; at the top it stays), is released if it was claimed and the queue changed, gets
+    (审批员 → 支行行长; at the top it stays; a task without an application, e.g. a line change, by
+    ``ESCALATION_WITHOUT_TIERS`` when it has a branch), is released if it was claimed and the queue changed, gets
     escalation_level + 1 and a new due time. Rows locked by a reviewer at that moment are skipped (the next
     run takes them). Idempotent: a second run at the same time finds nothing overdue. Returns the count."""
     now = now or timezone.now()
@@ -537,8 +621,10 @@ def review_escalate_overdue(*, now: dt.datetime | None = None) -> int:
                         target = next_role(approval_tiers(task.application), task.queue_role) or task.queue_role
                     except ReviewError:
                         logger.warning("review task %s: approval tiers misconfigured, not moved", task.pk)
-                elif task.queue_role == roles.CREDIT_REVIEWER:
-                    target = roles.BRANCH_MANAGER
+                else:
+                    target = ESCALATION_WITHOUT_TIERS.get(task.queue_role, task.queue_role)
+                    if roles.ROLE_SCOPE.get(target) == roles.BRANCH and task.branch_id is None:
+                        target = task.queue_role  # no branch: no branch manager could ever work it
                 if target != task.queue_role:
                     task.queue_role = target
                     task.status = ReviewTaskStatus.OPEN
@@ -556,6 +642,8 @@ def review_escalate_overdue(*, now: dt.datetime | None = None) -> int:
 
 
 __all__ = [
+    "ESCALATION_WITHOUT_TIERS",
+    "LINE_CHANGE_QUEUE_ROLE",
     "ReviewError",
     "Tier",
     "amount_limit",
@@ -571,7 +659,9 @@ __all__ = [
     "review_escalate_overdue",
     "review_pass_up",
     "review_release",
+    "review_task_close_for_line_request",
     "review_task_open",
+    "review_task_open_for_line_request",
     "role_names_of",
     "tier_role_for",
 ]
