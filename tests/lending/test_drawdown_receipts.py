@@ -4,9 +4,11 @@ evident); one per drawdown however often the event arrives; none for a failed dr
 downloads it from the contract pages."""
 
 import subprocess
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from jikuai.core import bus
@@ -116,3 +118,39 @@ def test_integrators_read_and_download_the_receipt_of_their_institution(client):
     assert pdf.status_code == 200 and hashlib.sha256(pdf.content).hexdigest() == receipt.signed_sha256
     outsider = SignedApi(client, make_client(institution=InstitutionFactory(), scopes=["lending:read"]))
     assert outsider.get(f"/api/v1/contracts/{receipt.pk}").status_code == 404
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_at_once_issue_one_receipt():
+    """The bus may hand the disbursed event to two workers at once: both build and seal a receipt, the
+    drawdown's row lock lets one insert it, the other returns that one (no second receipt, no error)."""
+    if connection.vendor != "postgresql":
+        pytest.fail("concurrency tests need PostgreSQL (DATABASE_URL)")
+    line = open_line(amount="50000")
+    drawdown = _drawdown(line)
+    Contract.objects.filter(drawdown=drawdown).delete()  # as if the event had not been handled yet
+    start = threading.Barrier(2)
+    issued: list[int] = []
+    errors: list[BaseException] = []
+
+    def issue():
+        try:
+            start.wait(timeout=10)
+            issued.append(receipt_issue_for_drawdown(drawdown_id=drawdown.pk).pk)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=issue) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(issued) == 2
+    assert len(set(issued)) == 1  # both deliveries answer with the same receipt
+    receipt = Contract.objects.get(drawdown=drawdown)
+    assert receipt.pk == issued[0] and receipt.kind == "receipt" and receipt.state == "signed"
+    with receipt.signed_pdf.open("rb") as handle:
+        assert contract_verify(pdf_bytes=handle.read()).valid
