@@ -16,13 +16,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django_fsm_log.models import StateLog
-from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.models import JobRun, OutboxEvent
 from jikuai.core.workdays import get_business_date
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ModelAdmin, ReadOnlyFinancialAdminMixin, ScopedModelAdmin, TabularInline, money_display
 from jikuai.org.scoping import scope_for, scope_queryset
 from lending import schedule as sched
 from lending import selectors
@@ -298,9 +297,9 @@ class RepaymentReversalRequestAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmi
         columns = super().get_list_display(request)
         return [*columns, "reject_link"] if self.has_approve_permission(request) else columns
 
-    @admin.display(description="金额 amount")
+    @admin.display(description="金额 amount", ordering="repayment__amount")
     def repayment_amount(self, obj):
-        return obj.repayment.amount
+        return money_display(obj.repayment.amount)
 
     @admin.display(description="驳回 reject")
     def reject_link(self, obj):

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from jikuai.core.exceptions import ApplicationError
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin, money_display
 from lending.contracts import services as contracts
 from lending.models import Contract
 from lending.views_contracts import pdf_response
@@ -62,7 +62,7 @@ class ContractAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
 
     @admin.display(description="金额 amount")
     def amount(self, obj):
-        return (obj.terms or {}).get("amount", "")
+        return money_display((obj.terms or {}).get("amount"))
 
     @admin.display(description="合同文件 PDF")
     def download(self, obj):

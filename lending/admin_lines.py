@@ -11,11 +11,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from unfold.admin import TabularInline
 from unfold.decorators import action
 
 from jikuai.core.exceptions import ApplicationError
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin, TabularInline
 from lending.models import CreditLine, CreditLineChange, CreditLineRequest, Drawdown, ReviewTask
 from lending.selectors_review import staff_of
 from lending.services.lines import (

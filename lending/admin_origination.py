@@ -11,11 +11,10 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django_fsm_log.models import StateLog
-from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
 from jikuai.core.exceptions import ApplicationError
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ModelAdmin, ReadOnlyFinancialAdminMixin, ScopedModelAdmin
 from jikuai.org.scoping import scope_for
 from lending.models import LoanApplication, Product, ProductStatus
 from lending.services.products import product_save, product_set_status, product_validate

@@ -16,10 +16,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django_fsm_log.models import StateLog
-from unfold.admin import ModelAdmin, TabularInline
 
 from jikuai.core.exceptions import ApplicationError
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ModelAdmin, ReadOnlyFinancialAdminMixin, ScopedModelAdmin, TabularInline
 from lifestyle import charts
 from lifestyle.models import (
     Activity,

@@ -17,12 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.money import to_decimal
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ModelAdmin, ReadOnlyFinancialAdminMixin, ScopedModelAdmin, TabularInline
 from jikuai.org.scoping import scope_queryset
 from performance import formulas
 from performance.models import (

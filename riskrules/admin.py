@@ -18,11 +18,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
 from jikuai.core.exceptions import ApplicationError
-from jikuai.org.admin_base import ScopedModelAdmin, scoped_choices
+from jikuai.org.admin_base import ModelAdmin, ScopedModelAdmin, TabularInline, scoped_choices
 from jikuai.org.scoping import scope_for
 from riskrules import selectors
 from riskrules.diff import diff_versions

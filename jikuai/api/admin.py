@@ -1,8 +1,7 @@
 from django.contrib import admin, messages
-from unfold.admin import ModelAdmin
 
 from jikuai.api.models import SCOPES, IdempotencyRecord, IntegratorClient, new_secret
-from jikuai.org.admin_base import ScopedModelAdmin
+from jikuai.org.admin_base import ModelAdmin, ScopedModelAdmin
 
 
 @admin.register(IntegratorClient)

@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
 from jikuai.core import bus
 from jikuai.core.models import BusinessDate, CalendarDay, JobRun, OutboxEvent
+from jikuai.org.admin_base import ModelAdmin
 
 
 @admin.register(OutboxEvent)

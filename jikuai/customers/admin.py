@@ -5,13 +5,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
 
 from jikuai.core.exceptions import ApplicationError
 from jikuai.core.idnumber import parse_id_number, parse_mobile
 from jikuai.customers import services
 from jikuai.customers.models import Consent, Customer, Household, HouseholdMember, PiiAccessLog, Region
-from jikuai.org.admin_base import ScopedModelAdmin, scoped_choices
+from jikuai.org.admin_base import ModelAdmin, ScopedModelAdmin, TabularInline, scoped_choices
 
 
 @admin.register(Region)

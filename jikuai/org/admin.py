@@ -3,10 +3,9 @@ from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin, StackedInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from jikuai.org.admin_base import ScopedModelAdmin
+from jikuai.org.admin_base import ModelAdmin, ScopedModelAdmin, StackedInline
 from jikuai.org.models import Branch, Institution, Staff, User
 from jikuai.org.scoping import scope_for
 

@@ -44,7 +44,7 @@ def login(client, role, branch, **kwargs):
 def test_loan_detail_shows_ledger_legs_versions_and_events_within_scope(client, loan, branch):
     login(client, roles.OPERATIONS, branch)
     html = client.get(f"/admin/lending/loan/{loan.pk}/change/").content.decode()
-    assert loan.contract_no in html and "分户账分录" in html and "100000.00" in html and "-100000.00" in html
+    assert loan.contract_no in html and "分户账分录" in html and "100,000.00" in html and "-100,000.00" in html
     assert "还款计划版本" in html and "lending.loan_disbursed" in html and "录入还款" in html
     other = make_loan(value_date=dt.date(2026, 1, 15))  # another institution
     assert client.get(f"/admin/lending/loan/{other.pk}/change/").status_code in (302, 404)

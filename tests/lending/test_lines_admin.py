@@ -44,7 +44,7 @@ def test_line_pages_are_scoped_and_read_only(client, line, branch):
     listing = client.get("/admin/lending/creditline/").content.decode()
     assert line.line_no in listing
     html = client.get(f"/admin/lending/creditline/{line.pk}/change/").content.decode()
-    assert "50000.00" in html and "40000.00" in html and "用信占用" in html and "开立" in html
+    assert "50,000.00" in html and "40,000.00" in html and "用信占用" in html and "开立" in html
     assert 'name="limit"' not in html and 'name="available"' not in html  # balances are read-only
     other = open_line(amount="30000")
     assert other.line_no not in client.get("/admin/lending/creditline/").content.decode()

@@ -10,13 +10,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from unfold.admin import TabularInline
 
 from jikuai.core.exceptions import ApplicationError
 from jikuai.customers import services as customer_services
 from jikuai.customers.kyc import services
 from jikuai.customers.kyc.models import KycDocument, KycRecord, KycState
-from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin
+from jikuai.org.admin_base import ReadOnlyFinancialAdminMixin, ScopedModelAdmin, TabularInline
 
 STATE_COLOURS = {
     KycState.VERIFIED: "#0b7a45",
