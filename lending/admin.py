@@ -211,7 +211,7 @@ class LoanAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
                 if isinstance(result, RepaymentRequest):
                     messages.warning(request, f"金额超过复核额度，已提交复核（申请 #{result.pk}），需另一名员工复核后入账。")
                 else:
-                    messages.success(request, f"还款 {result.amount} 元已入账（#{result.pk}）。")
+                    messages.success(request, f"还款 {money_display(result.amount)} 元已入账（#{result.pk}）。")
                 return redirect(reverse("admin:lending_loan_change", args=[loan.pk]))
         return TemplateResponse(
             request, "lending/admin/loan_form.html", self._context(request, loan, form, f"录入还款 {loan.contract_no}")
@@ -345,7 +345,9 @@ class RepaymentReversalRequestAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmi
             else:
                 messages.success(request, f"冲正申请 #{item.pk} 已驳回，还款 #{item.repayment_id} 保持入账。")
                 return redirect(reverse("admin:lending_repaymentreversalrequest_changelist"))
-        title = f"驳回冲正申请 #{item.pk}：还款 #{item.repayment_id} {item.repayment.amount} 元（原因：{item.reason}）"
+        title = (
+            f"驳回冲正申请 #{item.pk}：还款 #{item.repayment_id} {money_display(item.repayment.amount)} 元（原因：{item.reason}）"
+        )
         context = {
             **self.admin_site.each_context(request),
             "loan": item.loan,
@@ -512,7 +514,7 @@ class RepaymentAdmin(ReadOnlyFinancialAdminMixin, ScopedModelAdmin):
             else:
                 messages.success(request, f"冲正申请 #{created.pk} 已提交（还款 #{repayment.pk}），待另一名员工复核后冲正。")
                 return redirect(reverse("admin:lending_loan_change", args=[repayment.loan_id]))
-        title = f"申请冲正 还款 #{repayment.pk}：{repayment.amount} 元，起息日 {repayment.value_date}，{repayment.get_channel_display()}"
+        title = f"申请冲正 还款 #{repayment.pk}：{money_display(repayment.amount)} 元，起息日 {repayment.value_date}，{repayment.get_channel_display()}"
         context = {
             **self.admin_site.each_context(request),
             "loan": repayment.loan,

@@ -140,7 +140,7 @@ def test_maker_requests_and_a_different_checker_approves_the_loan_is_as_if_never
     assert link in listing
     form = client.get(link)
     assert form.status_code == 200
-    assert "申请冲正 还款" in form.content.decode() and "3000.00" in form.content.decode()
+    assert "申请冲正 还款" in form.content.decode() and "3,000.00" in form.content.decode()
 
     response = client.post(link, {"reason": "柜员误录，客户实际未缴款"}, follow=True)
     assert response.redirect_chain[-1][0] == f"/admin/lending/loan/{loan.pk}/change/"
