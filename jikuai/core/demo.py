@@ -117,6 +117,8 @@ STAFF_PLAN = [
     ("merchant", roles.MERCHANT_OPS, None, "商户管理员", Staff.Rank.INTERMEDIATE),
 ]
 
+NOTIFIED_ROLES = (roles.BRANCH_MANAGER, roles.CREDIT_REVIEWER, roles.RISK_OFFICER)
+
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗金崔朴"
 GIVEN = [
     "伟",
@@ -206,6 +208,8 @@ def seed_staff(bank: DemoBank, institution: Institution, branches: list[Branch])
                 "name": f"{bank.short[:2]}{display}",
                 "rank": rank,
                 "referral_code": f"S{bank.prefix.upper()}{index:03d}",
+                # 170 numbers (virtual operators) for the demo: escalated review tasks page these roles
+                "mobile": f"1700000{BANKS.index(bank)}{index:03d}" if role in NOTIFIED_ROLES else "",
             },
         )
         staff[suffix] = member

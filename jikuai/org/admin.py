@@ -1,10 +1,14 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminTextInputWidget
 
+from jikuai.core.idnumber import parse_mobile
+from jikuai.core.masking import mask_mobile
 from jikuai.org.admin_base import ModelAdmin, ScopedModelAdmin, StackedInline
 from jikuai.org.models import Branch, Institution, Staff, User
 from jikuai.org.scoping import scope_for
@@ -12,8 +16,22 @@ from jikuai.org.scoping import scope_for
 admin.site.unregister(Group)
 
 
+class StaffForm(forms.ModelForm):
+    """The work mobile in a one-line input, stored normalised (``+86 138-…`` → ``138…``)."""
+
+    class Meta:
+        model = Staff
+        fields = "__all__"  # noqa: DJ007  the admin's fieldsets decide what is shown
+        widgets = {"mobile": UnfoldAdminTextInputWidget(attrs={"autocomplete": "off", "inputmode": "tel", "maxlength": 20})}
+
+    def clean_mobile(self):
+        mobile = self.cleaned_data.get("mobile") or ""
+        return parse_mobile(mobile) if mobile.strip() else ""
+
+
 class StaffInline(StackedInline):
     model = Staff
+    form = StaffForm
     can_delete = False
     fk_name = "user"
     extra = 0
@@ -87,7 +105,8 @@ class BranchAdmin(ScopedModelAdmin):
 
 @admin.register(Staff)
 class StaffAdmin(ScopedModelAdmin):
-    list_display = ["employee_no", "name", "institution", "branch", "rank", "roles", "is_active"]
+    form = StaffForm
+    list_display = ["employee_no", "name", "institution", "branch", "rank", "roles", "masked_mobile", "is_active"]
     list_filter = ["institution", "rank", "is_active"]
     list_select_related = ["institution", "branch", "user"]
     search_fields = ["employee_no", "name"]
@@ -103,3 +122,7 @@ class StaffAdmin(ScopedModelAdmin):
     @admin.display(description="角色 roles")
     def roles(self, obj):
         return "、".join(group.name for group in obj.user.groups.all())
+
+    @admin.display(description="工作手机 work mobile")
+    def masked_mobile(self, obj):
+        return mask_mobile(obj.mobile)

@@ -4,6 +4,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from jikuai.core.fields import EncryptedTextField
+from jikuai.core.idnumber import parse_mobile
+
 
 class User(AbstractUser):
     """Staff login (back office and field app). Customers do not log in as Users: their sessions are
@@ -83,6 +86,12 @@ class Staff(models.Model):
     rank = models.CharField("职级 rank", max_length=20, choices=Rank.choices, default=Rank.JUNIOR)
     referral_code = models.CharField("推荐码 referral code", max_length=12, unique=True, null=True, blank=True)
     is_active = models.BooleanField("在岗 active", default=True)
+    mobile = EncryptedTextField(
+        "工作手机 work mobile",
+        purpose="org.staff.mobile",
+        validators=[parse_mobile],
+        help_text="用于审核任务超时升级等工作短信，可留空 / work SMS (e.g. escalated review tasks), optional",
+    )
     history = HistoricalRecords()
 
     class Meta:

@@ -53,6 +53,7 @@ OUTCOME_APPROVED = "approved"
 OUTCOME_REJECTED = "rejected"
 OUTCOME_PASSED_UP = "passed_up"
 DECIDED_TOPIC = "lending.application_decided"
+ESCALATED_TOPIC = "lending.review_tasks_escalated"
 
 # 额度变更复核: the queue of line change requests. Of the roles that may approve them
 # (``lending.roles_lines``: change_creditlinerequest for 运营, 风险管理员 and 支行行长), the risk officer
@@ -598,7 +599,9 @@ def review_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     (审批员 → 支行行长; at the top it stays; a task without an application, e.g. a line change, by
     ``ESCALATION_WITHOUT_TIERS`` when it has a branch), is released if it was claimed and the queue changed, gets
     escalation_level + 1 and a new due time. Rows locked by a reviewer at that moment are skipped (the next
-    run takes them). Idempotent: a second run at the same time finds nothing overdue. Returns the count."""
+    run takes them). Idempotent: a second run at the same time finds nothing overdue. Each batch publishes
+    ``lending.review_tasks_escalated`` in its transaction (the staff of the new queues get an SMS, see
+    ``lending.handlers``). Returns the count."""
     now = now or timezone.now()
     batch = int(_setting("JIKUAI_REVIEW_ESCALATION_BATCH", 500))
     new_due = due_after(now, escalated=True)
@@ -636,12 +639,33 @@ def review_escalate_overdue(*, now: dt.datetime | None = None) -> int:
             ReviewTask.objects.bulk_update(
                 tasks, ["queue_role", "status", "assignee", "claimed_at", "escalation_level", "escalated_at", "due_at"]
             )
+            bus.publish(ESCALATED_TOPIC, _escalated_payload(tasks, now))
             escalated += len(tasks)
             last_id = tasks[-1].pk
             logger.info("review escalation: %s tasks escalated", len(tasks))
 
 
+def _escalated_payload(tasks: list[ReviewTask], now: dt.datetime) -> dict:
+    """One event per escalated batch: the queues that must now be told (no customer data)."""
+    return {
+        "task_ids": [task.pk for task in tasks],
+        "tasks": [
+            {
+                "task_id": task.pk,
+                "kind": task.kind,
+                "institution_id": task.institution_id,
+                "branch_id": task.branch_id,
+                "queue_role": task.queue_role,
+                "escalation_level": task.escalation_level,
+            }
+            for task in tasks
+        ],
+        "escalated_at": now.isoformat(),
+    }
+
+
 __all__ = [
+    "ESCALATED_TOPIC",
     "ESCALATION_WITHOUT_TIERS",
     "LINE_CHANGE_QUEUE_ROLE",
     "ReviewError",
