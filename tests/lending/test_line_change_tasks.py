@@ -5,7 +5,6 @@ overdue tasks escalate to the branch manager; the admin queue links a line task 
 decision page."""
 
 import datetime as dt
-import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,6 +30,7 @@ from lending.services.review import (
 )
 from tests.factories import BranchFactory, make_customer, make_staff
 from tests.lending.lines_factories import open_line
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -344,28 +344,6 @@ def test_admin_queue_query_count_does_not_grow_with_line_tasks(client, bank):
 
 
 # --- concurrency (PostgreSQL, real threads) --------------------------------------------------------
-
-
-def run_threads(target, count):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def worker(index):
-        try:
-            results[index] = target(index, barrier)
-        except ApplicationError as exc:
-            results[index] = ("refused", exc.code)
-        except Exception as exc:  # surfaced in the assertions
-            results[index] = ("error", repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.fixture

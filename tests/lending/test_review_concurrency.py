@@ -9,7 +9,6 @@ import pytest
 from django.db import connection, transaction
 from django_fsm_log.models import StateLog
 
-from jikuai.core.exceptions import ApplicationError
 from jikuai.core.models import OutboxEvent
 from jikuai.core.workdays import business_date_set
 from jikuai.org import roles
@@ -17,6 +16,7 @@ from lending.models import ReviewTask
 from lending.services.review import review_claim, review_claim_next, review_decide, review_task_open
 from tests.factories import make_customer, make_staff
 from tests.lending.review_factories import MONDAY, World
+from tests.threads import run_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 NINE = dt.datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -26,28 +26,6 @@ NINE = dt.datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL row locks")
-
-
-def run_threads(target, count):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def worker(index):
-        try:
-            results[index] = target(index, barrier)
-        except ApplicationError as exc:
-            results[index] = ("refused", exc.code)
-        except Exception as exc:  # surfaced in the assertions
-            results[index] = ("error", repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def open_tasks(world, count: int) -> list[ReviewTask]:
