@@ -7,7 +7,7 @@ from django.db import connection
 from jikuai.core.exceptions import ApplicationError
 
 
-def run_threads(target, count: int) -> list:
+def run_threads(target, count: int = 2) -> list:
     """Run ``target(index, barrier)`` on ``count`` threads (they meet at the barrier to start together);
     each result in its slot: the return value, ``("refused", code)`` for an ApplicationError or
     ``("error", repr)`` for anything else (surfaced in the caller's assertions)."""

@@ -259,19 +259,25 @@ def review_task_open(*, application: LoanApplication, now: dt.datetime | None = 
     now = now or timezone.now()
     tiers = approval_tiers(application)
     branch_id = application.branch_id or application.customer.branch_id
+    return _open_task(
+        {"application": application},
+        kind=ReviewTask.Kind.APPLICATION_REVIEW,
+        institution_id=application.institution_id,
+        branch_id=branch_id,
+        queue_role=tier_role_for(tiers, amount_limit(application)),
+        due_at=due_after(now),
+        created_at=now,
+    )
+
+
+def _open_task(subject: dict, **fields) -> ReviewTask:
+    """Create the subject's task, or return its open one (one open task per subject: partial unique
+    constraints on the application and on the line request)."""
     try:
         with transaction.atomic():
-            return ReviewTask.objects.create(
-                kind=ReviewTask.Kind.APPLICATION_REVIEW,
-                institution_id=application.institution_id,
-                branch_id=branch_id,
-                queue_role=tier_role_for(tiers, amount_limit(application)),
-                application=application,
-                due_at=due_after(now),
-                created_at=now,
-            )
+            return ReviewTask.objects.create(**subject, **fields)
     except IntegrityError:
-        existing = ReviewTask.objects.filter(application=application, status__in=ACTIVE_STATUSES).first()
+        existing = ReviewTask.objects.filter(**subject, status__in=ACTIVE_STATUSES).first()
         if existing is None:
             raise
         return existing
@@ -285,22 +291,15 @@ def review_task_open_for_line_request(*, line_request: CreditLineRequest, now: d
         raise Conflict("只有待复核的额度操作申请才能生成复核任务。", "only a pending request gets a task", code="request_decided")
     now = now or timezone.now()
     line = line_request.line
-    try:
-        with transaction.atomic():
-            return ReviewTask.objects.create(
-                kind=ReviewTask.Kind.LINE_CHANGE,
-                institution_id=line.institution_id,
-                branch_id=line.branch_id,
-                queue_role=LINE_CHANGE_QUEUE_ROLE,
-                line_request=line_request,
-                due_at=due_after(now),
-                created_at=now,
-            )
-    except IntegrityError:
-        existing = ReviewTask.objects.filter(line_request=line_request, status__in=ACTIVE_STATUSES).first()
-        if existing is None:
-            raise
-        return existing
+    return _open_task(
+        {"line_request": line_request},
+        kind=ReviewTask.Kind.LINE_CHANGE,
+        institution_id=line.institution_id,
+        branch_id=line.branch_id,
+        queue_role=LINE_CHANGE_QUEUE_ROLE,
+        due_at=due_after(now),
+        created_at=now,
+    )
 
 
 def review_task_close_for_line_request(

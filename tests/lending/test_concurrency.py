@@ -9,7 +9,6 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from jikuai.core.exceptions import ApplicationError
 from jikuai.core.workdays import business_date_set, get_business_date
 from lending import state as loan_state
 from lending.models import Installment, Loan, Repayment
@@ -17,6 +16,7 @@ from lending.services import cob, prepayment_quote, repayment_record
 from lending.services.common import post_effects, save_book
 from lending.services.reconcile import reconcile_ledger
 from tests.lending.factories import make_loan
+from tests.threads import run_threads
 
 # Real threads need committed rows, so these tests run outside a test transaction. Tables are flushed
 # after each transactional test, which removes the data migrations seeded; the fixture below puts the
@@ -31,28 +31,6 @@ def _floor_tables():
 
     seeding = importlib.import_module("lending.migrations.0002_ledger_triggers_and_floor_tables")
     seeding.seed_tables(django_apps, None)
-
-
-def run_threads(target, count=2):
-    barrier = threading.Barrier(count)
-    results = []
-
-    def worker(index):
-        try:
-            results.append(target(index, barrier))
-        except ApplicationError as exc:
-            results.append(("refused", exc.code))
-        except Exception as exc:  # surfaced in the assertion below
-            results.append(("error", repr(exc)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def _loan_due_today():

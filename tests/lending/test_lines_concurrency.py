@@ -4,7 +4,6 @@ limit = used + available and the journal replays the balances. A deliberately na
 check, then write without the row lock) oversubscribes the line or loses an update."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from lending.models import CreditLine, CreditLineChange, Drawdown, Loan
 from lending.services.lines import credit_line_request_approve, credit_line_request_submit, drawdown_request
 from tests.factories import make_staff
 from tests.lending.lines_factories import assert_balanced, open_line
+from tests.threads import run_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -33,28 +33,6 @@ def _floor_tables():
 
     seeding = importlib.import_module("lending.migrations.0002_ledger_triggers_and_floor_tables")
     seeding.seed_tables(django_apps, None)
-
-
-def run_threads(target, count=2):
-    barrier = threading.Barrier(count)
-    results = []
-
-    def worker(index):
-        try:
-            results.append(target(index, barrier))
-        except ApplicationError as exc:
-            results.append(("refused", exc.code))
-        except Exception as exc:  # surfaced in the assertions
-            results.append(("error", repr(exc)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def journal_replays(line):
